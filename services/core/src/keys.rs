@@ -1,0 +1,184 @@
+//! Signing keys: nkeys encoding, Ed25519 signatures.
+//!
+//! Keys are written as NATS nkeys (`U…` public, `SU…` seed), so operators
+//! handle one key format for signing and for server authentication. Signing
+//! goes through `nkeys`; verification uses `ed25519-dalek`'s strict mode,
+//! which refuses small-order keys and malleable signatures that the plain
+//! check in `nkeys` would accept.
+
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, VerifyingKey};
+use nkeys::KeyPair;
+
+use crate::Error;
+
+/// A member's private signing key. Never printed.
+pub struct SigningKey {
+    pair: KeyPair,
+    public: PublicKey,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("public", &self.public.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A fresh random user key.
+    pub fn generate() -> Self {
+        Self::from_pair(KeyPair::new_user())
+    }
+
+    /// A key derived from 32 bytes: for reproducible examples and tests only.
+    pub fn from_raw_seed(bytes: [u8; 32]) -> Self {
+        // Only fails for a wrong key type, and the type is fixed here.
+        match KeyPair::new_from_raw(nkeys::KeyPairType::User, bytes) {
+            Ok(pair) => Self::from_pair(pair),
+            Err(_) => unreachable!("a user key pair from 32 raw bytes always builds"),
+        }
+    }
+
+    /// Parses an nkeys user seed (`SU…`).
+    pub fn from_seed(seed: &str) -> Result<Self, Error> {
+        let seed = seed.trim();
+        if !seed.starts_with("SU") {
+            return Err(Error::Key("a member signing seed must be an nkeys user seed starting with SU".into()));
+        }
+        let pair = KeyPair::from_seed(seed).map_err(|e| Error::Key(format!("bad seed: {e}")))?;
+        Ok(Self::from_pair(pair))
+    }
+
+    /// Reads a seed file written by `homeward keys generate`.
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        Self::from_seed(&text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))
+    }
+
+    fn from_pair(pair: KeyPair) -> Self {
+        let public = PublicKey(pair.public_key());
+        Self { pair, public }
+    }
+
+    /// The seed, for writing to a key file. Handle as a secret.
+    pub fn seed(&self) -> String {
+        self.pair.seed().unwrap_or_default()
+    }
+
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Signs `message`, giving the signature in base64url without padding.
+    pub fn sign(&self, message: &[u8]) -> String {
+        // `sign` fails only for a key pair without a seed; ours always has one.
+        let sig = self.pair.sign(message).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(sig)
+    }
+}
+
+/// A member's public key in nkeys encoding (`U…`, 56 characters).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PublicKey(String);
+
+impl PublicKey {
+    pub fn parse(value: &str) -> Result<Self, Error> {
+        verifying_key(value)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Verifies a base64url signature over `message` with this key.
+    pub fn verify(&self, message: &[u8], sig: &str) -> Result<(), Error> {
+        verify(&self.0, message, sig)
+    }
+}
+
+impl TryFrom<String> for PublicKey {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self, Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<PublicKey> for String {
+    fn from(key: PublicKey) -> String {
+        key.0
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn verifying_key(public: &str) -> Result<VerifyingKey, Error> {
+    if !public.starts_with('U') || public.len() != 56 {
+        return Err(Error::Key(
+            "a member public key must be an nkeys user key: 56 characters starting with U".into(),
+        ));
+    }
+    let (_, raw) =
+        nkeys::from_public_key(public).map_err(|e| Error::Key(format!("bad public key: {e}")))?;
+    VerifyingKey::from_bytes(&raw).map_err(|e| Error::Key(format!("bad public key: {e}")))
+}
+
+/// Verifies a base64url (no padding) Ed25519 signature made by the nkeys
+/// user key `public` over `message`, in strict mode.
+pub fn verify(public: &str, message: &[u8], sig: &str) -> Result<(), Error> {
+    let key = verifying_key(public)?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| Error::Signature("signature is not base64url without padding".into()))?;
+    let raw: [u8; 64] = raw
+        .try_into()
+        .map_err(|_| Error::Signature("signature is not 64 bytes".into()))?;
+    key.verify_strict(message, &Signature::from_bytes(&raw))
+        .map_err(|_| Error::Signature("signature does not verify".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_then_verify() {
+        let key = SigningKey::generate();
+        let sig = key.sign(b"hello");
+        assert_eq!(sig.len(), 86);
+        key.public().verify(b"hello", &sig).expect("verifies");
+        assert!(key.public().verify(b"hellO", &sig).is_err());
+        let other = SigningKey::generate();
+        assert!(other.public().verify(b"hello", &sig).is_err());
+    }
+
+    #[test]
+    fn seeds_round_trip_and_are_not_printed() {
+        let key = SigningKey::generate();
+        let again = SigningKey::from_seed(&key.seed()).expect("seed parses");
+        assert_eq!(key.public(), again.public());
+        assert!(!format!("{key:?}").contains(&key.seed()));
+    }
+
+    #[test]
+    fn wrong_key_kinds_are_refused() {
+        let account = KeyPair::new_account();
+        assert!(PublicKey::parse(&account.public_key()).is_err());
+        assert!(SigningKey::from_seed(&account.seed().expect("seed")).is_err());
+        assert!(PublicKey::parse("Unot-a-key").is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! The contract every Homeward service shares.
+//!
+//! Homeward moves signed, schema-validated messages about people between the
+//! members of a repatriation operation. This crate holds what every service
+//! must agree on, so that none of them re-invents it:
+//!
+//! # Layout
+//! - [`member`]: member and party ids, checked at the edge.
+//! - [`json`]: strict JSON parsing for hostile bytes (no duplicate keys).
+//! - [`canonical`]: RFC 8785 canonical JSON, the bytes that are signed.
+//! - [`keys`]: nkeys-encoded Ed25519 keys; strict verification.
+//! - [`envelope`]: the CloudEvents envelope: builder, parser, signature.
+//! - [`schema`]: the registry of published JSON Schemas.
+//! - [`policy`]: members, keys with validity windows, routes.
+//! - [`rejection`]: the stable rejection codes and their sentences.
+//! - [`receipt`]: the gateway's receipt to a sender.
+//! - [`subjects`]: NATS subject, stream and consumer names.
+//! - [`streams`]: JetStream stream set-up, idempotent.
+//! - [`audit`]: the hash-chained audit record and its verification.
+//! - [`client`]: the member client: submit, await receipts, consume deliveries.
+//! - [`devkeys`]: development keys in a git-ignored folder.
+//! - [`natsd`]: finding, checking and starting the pinned `nats-server`.
+//! - [`settings`], [`telemetry`], [`shutdown`]: config, tracing, stopping.
+
+pub mod audit;
+pub mod canonical;
+pub mod client;
+pub mod devkeys;
+pub mod envelope;
+pub mod json;
+pub mod keys;
+pub mod member;
+pub mod natsd;
+pub mod policy;
+pub mod receipt;
+pub mod rejection;
+pub mod schema;
+pub mod settings;
+pub mod shutdown;
+pub mod streams;
+pub mod subjects;
+pub mod telemetry;
+
+use std::path::PathBuf;
+
+pub use envelope::{Envelope, EnvelopeBuilder, Violation};
+pub use keys::{PublicKey, SigningKey};
+pub use member::{MemberId, PartyId};
+pub use policy::Policy;
+pub use rejection::RejectionCode;
+pub use schema::SchemaRegistry;
+
+/// Everything that can go wrong in the shared library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid {kind} id {value:?}")]
+    InvalidId { kind: &'static str, value: String },
+    #[error("key: {0}")]
+    Key(String),
+    #[error("signature: {0}")]
+    Signature(String),
+    #[error("canonical form: {0}")]
+    Canonical(String),
+    #[error(transparent)]
+    Envelope(#[from] envelope::ParseError),
+    #[error("schemas: {0}")]
+    Schema(String),
+    #[error("policy {origin}: {}", problems.join("; "))]
+    Policy { origin: String, problems: Vec<String> },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("nats-server: {0}")]
+    Server(String),
+    #[error("settings: {0}")]
+    Settings(String),
+    #[error("nats: {0}")]
+    Nats(String),
+    #[error("audit: {0}")]
+    Audit(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+impl Error {
+    /// Wraps any NATS client error.
+    pub fn nats(e: impl std::fmt::Display) -> Self {
+        Error::Nats(e.to_string())
+    }
+}

@@ -1,0 +1,159 @@
+//! A whole Homeward on one machine: an embedded nats-server, development
+//! keys for every member of a policy, and gateways as tasks.
+//!
+//! `homeward demo`, the integration tests and the benchmarks all stand on
+//! this, so what the demo shows is what the tests check.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use homeward_core::client::{self, Connection, MemberClient};
+use homeward_core::natsd::{NatsServer, ServerOptions};
+use homeward_core::{Error, MemberId, Policy, SchemaRegistry, SigningKey, devkeys};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Gateway, GatewayConfig, GatewayError};
+
+/// The demo policy in this repository.
+pub fn demo_policy_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/policy/demo.toml")
+}
+
+/// How to lay out a local deployment.
+#[derive(Debug, Clone, Default)]
+pub struct LocalOptions {
+    /// The policy file; the demo policy when `None`.
+    pub policy: Option<PathBuf>,
+    /// Where development keys live; a temporary folder when `None`.
+    pub keys_dir: Option<PathBuf>,
+    pub server: ServerOptions,
+}
+
+/// A running gateway task.
+#[derive(Debug)]
+pub struct GatewayTask {
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), GatewayError>>,
+}
+
+impl GatewayTask {
+    /// Asks the gateway to finish its batch and stop, and waits.
+    pub async fn stop(self) -> Result<(), GatewayError> {
+        self.stop.cancel();
+        self.task.await.map_err(|e| GatewayError::Nats(format!("gateway task: {e}")))?
+    }
+
+    /// Stops the task at once, mid-batch, as a crash would.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// An embedded deployment.
+#[derive(Debug)]
+pub struct Local {
+    pub server: NatsServer,
+    pub schemas: Arc<SchemaRegistry>,
+    pub policy: Arc<Policy>,
+    keys: BTreeMap<MemberId, String>,
+    keys_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Local {
+    /// Starts the server, makes (or reuses) keys and loads the policy.
+    pub async fn start(options: LocalOptions) -> Result<Self, Error> {
+        let schemas = Arc::new(SchemaRegistry::embedded()?);
+        let policy_path = options.policy.clone().unwrap_or_else(demo_policy_path);
+        let (temp, keys_dir) = match &options.keys_dir {
+            Some(d) => (None, d.clone()),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("homeward-keys-")
+                    .tempdir()
+                    .map_err(|e| Error::Io {
+                        path: std::env::temp_dir(),
+                        source: e,
+                    })?;
+                let p = t.path().to_owned();
+                (Some(t), p)
+            }
+        };
+        let members = Policy::member_ids(&policy_path)?;
+        let made = devkeys::generate(&keys_dir, &members, false)?;
+        let keys = made.into_iter().map(|(m, k)| (m, k.seed())).collect();
+        let policy = Arc::new(Policy::load_replacing_keyrings(
+            &policy_path,
+            &[keys_dir.join(devkeys::KEYRING_FILE)],
+            &schemas,
+        )?);
+        let server = NatsServer::start(options.server.clone())?;
+        Ok(Self {
+            server,
+            schemas,
+            policy,
+            keys,
+            keys_dir,
+            _temp: temp,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn keys_dir(&self) -> &Path {
+        &self.keys_dir
+    }
+
+    /// A member's development key.
+    pub fn key(&self, member: &str) -> Result<SigningKey, Error> {
+        let id = MemberId::parse(member)?;
+        let seed = self
+            .keys
+            .get(&id)
+            .ok_or_else(|| Error::Key(format!("{member} is not a member of the policy")))?;
+        SigningKey::from_seed(seed)
+    }
+
+    /// The connection settings for clients.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            url: self.url(),
+            nkey_seed: None,
+        }
+    }
+
+    /// A plain client (operators, tests).
+    pub async fn client(&self, name: &str) -> Result<async_nats::Client, Error> {
+        client::connect(&self.connection(), None, name).await
+    }
+
+    /// A member's client, holding its key and the policy.
+    pub async fn member(&self, member: &str) -> Result<MemberClient, Error> {
+        let id = MemberId::parse(member)?;
+        let key = self.key(member)?;
+        let nats = client::connect(&self.connection(), Some(&id), member).await?;
+        Ok(MemberClient::new(nats, id, key, Some(self.policy.clone())))
+    }
+
+    /// The configuration a gateway of this deployment runs with.
+    pub fn gateway_config(&self, instance: &str) -> Result<GatewayConfig, Error> {
+        let member = MemberId::parse("homeward.gateway")?;
+        let key = self.key(member.as_str())?;
+        let mut config = GatewayConfig::new(member, key);
+        config.instance = instance.to_owned();
+        Ok(config)
+    }
+
+    /// Starts a gateway on its own connection.
+    pub async fn spawn_gateway(&self, config: GatewayConfig) -> Result<GatewayTask, GatewayError> {
+        let nats = client::connect(&self.connection(), Some(&config.member), &config.instance).await?;
+        let gateway = Gateway::start(nats, config, self.schemas.clone(), self.policy.clone()).await?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(gateway.run(stop.clone()));
+        Ok(GatewayTask { stop, task })
+    }
+}
