@@ -60,7 +60,9 @@ impl AuditRecord {
         if let Some(o) = value.as_object_mut() {
             o.remove("hash");
         }
-        Ok(hex::encode(Sha256::digest(crate::canonical::to_vec(&value)?)))
+        Ok(hex::encode(Sha256::digest(crate::canonical::to_vec(
+            &value,
+        )?)))
     }
 
     /// Sets `prev` and `hash`.
@@ -107,7 +109,9 @@ where
             .compute_hash()
             .map_err(|e| broken(format!("cannot hash: {e}")))?;
         if computed != record.hash {
-            return Err(broken("the record was altered: its hash does not match its content".into()));
+            return Err(broken(
+                "the record was altered: its hash does not match its content".into(),
+            ));
         }
         if record.prev != prev_hash {
             return Err(broken(

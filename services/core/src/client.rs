@@ -33,15 +33,23 @@ pub struct Connection {
 }
 
 /// Connects with a private inbox prefix and, if given, nkey authentication.
-pub async fn connect(conn: &Connection, member: Option<&MemberId>, name: &str) -> Result<async_nats::Client, Error> {
+pub async fn connect(
+    conn: &Connection,
+    member: Option<&MemberId>,
+    name: &str,
+) -> Result<async_nats::Client, Error> {
     let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
         .event_callback(|event| async move {
             match event {
-                async_nats::Event::ServerError(e) => tracing::warn!(error = %e, "nats server error"),
-                async_nats::Event::ClientError(e) => tracing::warn!(error = %e, "nats client error"),
+                async_nats::Event::ServerError(e) => {
+                    tracing::warn!(error = %e, "nats server error")
+                }
+                async_nats::Event::ClientError(e) => {
+                    tracing::warn!(error = %e, "nats client error")
+                }
                 other => tracing::debug!(event = %other, "nats event"),
             }
         });
@@ -91,7 +99,12 @@ pub enum HandlerError {
 impl MemberClient {
     /// A client for `member` over an existing connection (which should have
     /// been made with [`connect`] and the member's inbox prefix).
-    pub fn new(client: async_nats::Client, member: MemberId, key: SigningKey, policy: Option<Arc<Policy>>) -> Self {
+    pub fn new(
+        client: async_nats::Client,
+        member: MemberId,
+        key: SigningKey,
+        policy: Option<Arc<Policy>>,
+    ) -> Self {
         let js = jetstream::new(client.clone());
         Self {
             member,
@@ -126,12 +139,19 @@ impl MemberClient {
     /// Publishes an envelope to this member's submit subject and waits for
     /// the stream to store it. The envelope id is the `Nats-Msg-Id`, so a
     /// resend within the duplicate window is dropped: the result says so.
-    pub async fn submit(&self, envelope: &Envelope) -> Result<jetstream::publish::PublishAck, Error> {
+    pub async fn submit(
+        &self,
+        envelope: &Envelope,
+    ) -> Result<jetstream::publish::PublishAck, Error> {
         self.submit_bytes(envelope.id(), envelope.to_bytes()).await
     }
 
     /// Publishes raw bytes as a submission (tests send hostile bytes this way).
-    pub async fn submit_bytes(&self, msg_id: &str, bytes: Vec<u8>) -> Result<jetstream::publish::PublishAck, Error> {
+    pub async fn submit_bytes(
+        &self,
+        msg_id: &str,
+        bytes: Vec<u8>,
+    ) -> Result<jetstream::publish::PublishAck, Error> {
         let mut publish = Publish::build().payload(bytes.into());
         if !msg_id.is_empty() {
             publish = publish.message_id(msg_id);
@@ -170,7 +190,9 @@ impl MemberClient {
     }
 
     /// This member's durable delivery consumer.
-    pub async fn delivery_consumer(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, Error> {
+    pub async fn delivery_consumer(
+        &self,
+    ) -> Result<jetstream::consumer::Consumer<pull::Config>, Error> {
         let stream = self
             .js
             .get_stream_no_info(subjects::DELIVER_STREAM)
@@ -201,7 +223,12 @@ impl MemberClient {
         if let Some(policy) = &self.policy {
             match policy.key_status(envelope.sender(), envelope.sigkey(), envelope.time()) {
                 KeyStatus::Valid => {}
-                other => return Err(format!("signing key is {other:?} for {} in the policy", envelope.sender())),
+                other => {
+                    return Err(format!(
+                        "signing key is {other:?} for {} in the policy",
+                        envelope.sender()
+                    ));
+                }
             }
         }
         Ok(envelope)
@@ -211,7 +238,11 @@ impl MemberClient {
     /// that verifies. Success acks; a transient failure naks with backoff;
     /// a permanent one, or a delivery that does not verify, is terminated and
     /// logged for operators.
-    pub async fn run_deliveries<F, Fut>(&self, shutdown: CancellationToken, mut handle: F) -> Result<(), Error>
+    pub async fn run_deliveries<F, Fut>(
+        &self,
+        shutdown: CancellationToken,
+        mut handle: F,
+    ) -> Result<(), Error>
     where
         F: FnMut(Delivery) -> Fut,
         Fut: std::future::Future<Output = Result<(), HandlerError>>,
@@ -254,7 +285,8 @@ impl MemberClient {
                             }
                         }
                         Err(HandlerError::Transient(reason)) => {
-                            let delay = Duration::from_millis(200 * 2u64.pow(attempt.clamp(1, 8) as u32));
+                            let delay =
+                                Duration::from_millis(200 * 2u64.pow(attempt.clamp(1, 8) as u32));
                             tracing::warn!(member = %self.member, sequence, %reason, ?delay, "transient failure; will retry");
                             let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                         }
@@ -323,7 +355,11 @@ impl Receipts {
 
     /// Waits for the receipt of the submission with envelope id `id`,
     /// keeping other receipts for later calls.
-    pub async fn wait_for(&mut self, id: &str, timeout: Duration) -> Result<(Envelope, Receipt), Error> {
+    pub async fn wait_for(
+        &mut self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<(Envelope, Receipt), Error> {
         if let Some(found) = self.early.remove(id) {
             return Ok(found);
         }

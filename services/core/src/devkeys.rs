@@ -30,7 +30,11 @@ pub fn load(dir: &Path, member: &MemberId) -> Result<SigningKey, Error> {
 /// Makes a seed for each member that has none in `dir` (or for all, with
 /// `replace`), and rewrites the keyring listing every seed in `dir` that
 /// belongs to one of `members`. Returns the public keys.
-pub fn generate(dir: &Path, members: &[MemberId], replace: bool) -> Result<BTreeMap<MemberId, SigningKey>, Error> {
+pub fn generate(
+    dir: &Path,
+    members: &[MemberId],
+    replace: bool,
+) -> Result<BTreeMap<MemberId, SigningKey>, Error> {
     let io = |path: &Path, e: std::io::Error| Error::Io {
         path: path.to_owned(),
         source: e,
@@ -56,7 +60,9 @@ pub fn generate(dir: &Path, members: &[MemberId], replace: bool) -> Result<BTree
         keys.insert(member.clone(), key);
     }
     let from = format_time(OffsetDateTime::now_utc() - time::Duration::days(1));
-    let mut ring = String::from("# Public halves of the development keys in this folder. Made by `homeward keys generate`.\n");
+    let mut ring = String::from(
+        "# Public halves of the development keys in this folder. Made by `homeward keys generate`.\n",
+    );
     for (member, key) in &keys {
         let _ = write!(
             ring,

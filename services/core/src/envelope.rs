@@ -48,7 +48,11 @@ impl Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = if self.instance_path.is_empty() { "(root)" } else { &self.instance_path };
+        let path = if self.instance_path.is_empty() {
+            "(root)"
+        } else {
+            &self.instance_path
+        };
         write!(f, "{path}: {}", self.message)
     }
 }
@@ -111,7 +115,8 @@ impl Envelope {
                 limit: MAX_ENVELOPE_BYTES,
             });
         }
-        let value = json::parse_strict(bytes).map_err(|e| ParseError::MalformedJson(e.to_string()))?;
+        let value =
+            json::parse_strict(bytes).map_err(|e| ParseError::MalformedJson(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -250,7 +255,10 @@ fn shape_violations(object: &Map<String, Value>) -> Vec<Violation> {
     let mut out = Vec::new();
     for name in REQUIRED {
         if !object.contains_key(name) {
-            out.push(Violation::new("", format!("required attribute {name:?} is missing")));
+            out.push(Violation::new(
+                "",
+                format!("required attribute {name:?} is missing"),
+            ));
         }
     }
     for (name, value) in object {
@@ -260,9 +268,17 @@ fn shape_violations(object: &Map<String, Value>) -> Vec<Violation> {
             out.push(Violation::new("", format!("unknown attribute {shown:?}")));
             continue;
         }
-        let ok = if name == "data" { value.is_object() } else { value.is_string() };
+        let ok = if name == "data" {
+            value.is_object()
+        } else {
+            value.is_string()
+        };
         if !ok {
-            let want = if name == "data" { "an object" } else { "a string" };
+            let want = if name == "data" {
+                "an object"
+            } else {
+                "a string"
+            };
             out.push(Violation::new(
                 format!("/{name}"),
                 format!("must be {want}, not {}", json_kind(value)),
@@ -277,35 +293,63 @@ fn check(wire: Wire, out: &mut Vec<Violation>) -> Option<Envelope> {
         out.push(Violation::new("/specversion", "must be \"1.0\""));
     }
     if !is_ulid(&wire.id) {
-        out.push(Violation::new("/id", "must be a ULID (26 characters of Crockford base32)"));
+        out.push(Violation::new(
+            "/id",
+            "must be a ULID (26 characters of Crockford base32)",
+        ));
     }
     let sender = MemberId::from_source(&wire.source)
-        .map_err(|_| out.push(Violation::new("/source", "must be urn:homeward:<party>.<unit>")))
+        .map_err(|_| {
+            out.push(Violation::new(
+                "/source",
+                "must be urn:homeward:<party>.<unit>",
+            ))
+        })
         .ok();
     if !is_message_type(&wire.kind) {
-        out.push(Violation::new("/type", "must be dotted lower-case words, e.g. repatriation.requested"));
+        out.push(Violation::new(
+            "/type",
+            "must be dotted lower-case words, e.g. repatriation.requested",
+        ));
     }
     if !wire.dataschema.starts_with(crate::schema::MESSAGES_BASE) || wire.dataschema.len() > 200 {
         out.push(Violation::new(
             "/dataschema",
-            format!("must be a Homeward message schema id under {}", crate::schema::MESSAGES_BASE),
+            format!(
+                "must be a Homeward message schema id under {}",
+                crate::schema::MESSAGES_BASE
+            ),
         ));
     }
     let time = parse_utc(&wire.time)
-        .map_err(|_| out.push(Violation::new("/time", "must be an RFC 3339 time in UTC ending in Z")))
+        .map_err(|_| {
+            out.push(Violation::new(
+                "/time",
+                "must be an RFC 3339 time in UTC ending in Z",
+            ))
+        })
         .ok();
     if let Some(subject) = &wire.subject
         && !is_case_ref(subject)
     {
-        out.push(Violation::new("/subject", "must be a case reference such as HOL-P5-000123"));
+        out.push(Violation::new(
+            "/subject",
+            "must be a case reference such as HOL-P5-000123",
+        ));
     }
     if wire.datacontenttype != DATA_CONTENT_TYPE {
-        out.push(Violation::new("/datacontenttype", "must be \"application/json\""));
+        out.push(Violation::new(
+            "/datacontenttype",
+            "must be \"application/json\"",
+        ));
     }
     if let Some(tp) = &wire.traceparent
         && !is_traceparent(tp)
     {
-        out.push(Violation::new("/traceparent", "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)"));
+        out.push(Violation::new(
+            "/traceparent",
+            "must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)",
+        ));
     }
     if let Some(c) = &wire.causationid
         && !is_ulid(c)
@@ -313,12 +357,21 @@ fn check(wire: Wire, out: &mut Vec<Violation>) -> Option<Envelope> {
         out.push(Violation::new("/causationid", "must be a ULID"));
     }
     if keys::PublicKey::parse(&wire.sigkey).is_err() {
-        out.push(Violation::new("/sigkey", "must be an nkeys user public key (U…, 56 characters)"));
+        out.push(Violation::new(
+            "/sigkey",
+            "must be an nkeys user public key (U…, 56 characters)",
+        ));
     }
     if let Some(sig) = &wire.sig
-        && (sig.len() != 86 || !sig.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && (sig.len() != 86
+            || !sig
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     {
-        out.push(Violation::new("/sig", "must be 86 characters of base64url (an Ed25519 signature)"));
+        out.push(Violation::new(
+            "/sig",
+            "must be 86 characters of base64url (an Ed25519 signature)",
+        ));
     }
     match (sender, time) {
         (Some(sender), Some(time)) => Some(Envelope { wire, sender, time }),
@@ -330,13 +383,17 @@ fn check(wire: Wire, out: &mut Vec<Violation>) -> Option<Envelope> {
 pub fn is_ulid(s: &str) -> bool {
     s.len() == 26
         && s.as_bytes()[0] <= b'7'
-        && s.bytes().all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'L' | b'O' | b'U')))
+        && s.bytes().all(|b| {
+            b.is_ascii_digit()
+                || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'L' | b'O' | b'U'))
+        })
 }
 
 fn is_message_type(s: &str) -> bool {
     s.len() <= 64
         && s.contains('.')
-        && s.split('.').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && s.split('.')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 /// Whether `s` is a case reference: `^[A-Z]{2,8}(-[A-Z0-9]{1,12}){1,4}$`.
@@ -347,15 +404,25 @@ pub fn is_case_ref(s: &str) -> bool {
     (2..=8).contains(&head.len())
         && head.bytes().all(|b| b.is_ascii_uppercase())
         && (1..=4).contains(&rest.len())
-        && rest
-            .iter()
-            .all(|p| (1..=12).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+        && rest.iter().all(|p| {
+            (1..=12).contains(&p.len())
+                && p.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
 }
 
 fn is_traceparent(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
-    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    parts.len() == 4 && parts[0] == "00" && hex(parts[1], 32) && hex(parts[2], 16) && hex(parts[3], 2)
+    let hex = |p: &str, n: usize| {
+        p.len() == n
+            && p.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    parts.len() == 4
+        && parts[0] == "00"
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
 }
 
 fn parse_utc(s: &str) -> Result<OffsetDateTime, ()> {
@@ -454,7 +521,9 @@ impl EnvelopeBuilder {
             source: sender.source(),
             kind: self.kind,
             dataschema: self.dataschema,
-            time: self.time.unwrap_or_else(|| format_time(OffsetDateTime::now_utc())),
+            time: self
+                .time
+                .unwrap_or_else(|| format_time(OffsetDateTime::now_utc())),
             subject: self.subject,
             datacontenttype: DATA_CONTENT_TYPE.to_owned(),
             data: self.data,
@@ -477,7 +546,10 @@ impl EnvelopeBuilder {
 /// For tools that keep an envelope as written (examples, corpora).
 pub fn sign_value(object: &mut Map<String, Value>, key: &SigningKey) -> Result<(), Error> {
     object.remove("sig");
-    object.insert("sigkey".into(), Value::String(key.public().as_str().to_owned()));
+    object.insert(
+        "sigkey".into(),
+        Value::String(key.public().as_str().to_owned()),
+    );
     let bytes = crate::canonical::to_vec(&object)?;
     object.insert("sig".into(), Value::String(key.sign(&bytes)));
     Ok(())
@@ -512,9 +584,18 @@ mod tests {
     #[test]
     fn size_json_and_shape_are_checked() {
         let big = vec![b' '; MAX_ENVELOPE_BYTES + 1];
-        assert!(matches!(Envelope::parse(&big), Err(ParseError::TooLarge { .. })));
-        assert!(matches!(Envelope::parse(b"{\"a\":"), Err(ParseError::MalformedJson(_))));
-        assert!(matches!(Envelope::parse(b"[]"), Err(ParseError::BadEnvelope(_))));
+        assert!(matches!(
+            Envelope::parse(&big),
+            Err(ParseError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            Envelope::parse(b"{\"a\":"),
+            Err(ParseError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            Envelope::parse(b"[]"),
+            Err(ParseError::BadEnvelope(_))
+        ));
         let key = SigningKey::generate();
         let mut v = sample(&key).to_value();
         v["extra"] = json!(1);
@@ -524,8 +605,15 @@ mod tests {
             panic!("should be refused")
         };
         let text: Vec<String> = violations.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|t| t.contains("\"id\" is missing")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("unknown attribute \"extra\"")), "{text:?}");
+        assert!(
+            text.iter().any(|t| t.contains("\"id\" is missing")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("unknown attribute \"extra\"")),
+            "{text:?}"
+        );
     }
 
     #[test]

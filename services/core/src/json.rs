@@ -40,7 +40,9 @@ struct StrictVisitor {
 impl StrictVisitor {
     fn deeper<E: de::Error>(&self) -> Result<usize, E> {
         if self.depth >= MAX_DEPTH {
-            Err(E::custom(format_args!("nesting deeper than {MAX_DEPTH} levels")))
+            Err(E::custom(format_args!(
+                "nesting deeper than {MAX_DEPTH} levels"
+            )))
         } else {
             Ok(self.depth + 1)
         }

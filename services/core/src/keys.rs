@@ -49,7 +49,9 @@ impl SigningKey {
     pub fn from_seed(seed: &str) -> Result<Self, Error> {
         let seed = seed.trim();
         if !seed.starts_with("SU") {
-            return Err(Error::Key("a member signing seed must be an nkeys user seed starting with SU".into()));
+            return Err(Error::Key(
+                "a member signing seed must be an nkeys user seed starting with SU".into(),
+            ));
         }
         let pair = KeyPair::from_seed(seed).map_err(|e| Error::Key(format!("bad seed: {e}")))?;
         Ok(Self::from_pair(pair))
@@ -87,7 +89,9 @@ impl SigningKey {
 }
 
 /// A member's public key in nkeys encoding (`U…`, 56 characters).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct PublicKey(String);
 

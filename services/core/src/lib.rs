@@ -66,7 +66,10 @@ pub enum Error {
     #[error("schemas: {0}")]
     Schema(String),
     #[error("policy {origin}: {}", problems.join("; "))]
-    Policy { origin: String, problems: Vec<String> },
+    Policy {
+        origin: String,
+        problems: Vec<String>,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -148,12 +148,19 @@ mod tests {
         assert_eq!(m.party(), "kz");
         assert_eq!(m.unit(), "mfa");
         assert_eq!(m.source(), "urn:homeward:kz.mfa");
-        assert_eq!(MemberId::from_source("urn:homeward:aanes.camps").expect("valid").as_str(), "aanes.camps");
+        assert_eq!(
+            MemberId::from_source("urn:homeward:aanes.camps")
+                .expect("valid")
+                .as_str(),
+            "aanes.camps"
+        );
     }
 
     #[test]
     fn wildcards_and_odd_shapes_are_refused() {
-        for bad in ["kz", "kz.*", "kz.>", "KZ.mfa", "kz.mfa.x", ".mfa", "kz.", "kz.-a", "k z.mfa", ""] {
+        for bad in [
+            "kz", "kz.*", "kz.>", "KZ.mfa", "kz.mfa.x", ".mfa", "kz.", "kz.-a", "k z.mfa", "",
+        ] {
             assert!(MemberId::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(MemberId::from_source("kz.mfa").is_err());

@@ -28,7 +28,8 @@ pub fn find_binary() -> Result<PathBuf, Error> {
     } else {
         which("nats-server").ok_or_else(|| {
             Error::Server(
-                "no nats-server found: run scripts/install-nats-server, or set NATS_SERVER_BIN".into(),
+                "no nats-server found: run scripts/install-nats-server, or set NATS_SERVER_BIN"
+                    .into(),
             )
         })?
     };
@@ -69,7 +70,8 @@ pub fn check_version(bin: &Path) -> Result<(u32, u32, u32), Error> {
         .arg("--version")
         .output()
         .map_err(|e| Error::Server(format!("cannot run {}: {e}", bin.display())))?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     let version = parse_version(&text)
         .ok_or_else(|| Error::Server(format!("{} printed no version: {text:?}", bin.display())))?;
     if (version.0, version.1) < MIN_VERSION {
@@ -85,13 +87,21 @@ pub fn check_version(bin: &Path) -> Result<(u32, u32, u32), Error> {
 }
 
 fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
-    let start = text.find('v')? + 1;
+    let start = text
+        .char_indices()
+        .find(|(i, c)| *c == 'v' && text[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?
+        .0
+        + 1;
     let digits: String = text[start..]
         .chars()
         .take_while(|c| c.is_ascii_digit() || *c == '.')
         .collect();
     let mut parts = digits.split('.').map(|p| p.parse::<u32>().ok());
-    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 /// How to start a server.
@@ -189,8 +199,14 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
         path: store.to_owned(),
         source: e,
     })?;
-    let port = options.port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
-    let sync = if options.sync_always { "  sync_interval: always\n" } else { "" };
+    let port = options
+        .port
+        .map_or_else(|| "-1".to_owned(), |p| p.to_string());
+    let sync = if options.sync_always {
+        "  sync_interval: always\n"
+    } else {
+        ""
+    };
     let config = format!(
         "listen: \"127.0.0.1:{port}\"\nhttp: 0\nmax_payload: 1MB\njetstream {{\n  store_dir: {store:?}\n{sync}}}\n{}\n",
         options.extra_config,
@@ -222,7 +238,10 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
             let Ok(line) = line else { break };
             if !reported {
                 if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
-                    port = rest.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+                    port = rest
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.trim().parse::<u16>().ok());
                 }
                 if line.contains("Server is ready") {
                     reported = true;

@@ -154,7 +154,11 @@ pub enum RouteError {
     #[error("recipient template {template:?} gives {value:?}, which is not a member")]
     NotAMember { template: String, value: String },
     #[error("recipient {member} is a {actual}, but the route sends this type only to a {expected}")]
-    WrongRole { member: MemberId, expected: Role, actual: Role },
+    WrongRole {
+        member: MemberId,
+        expected: Role,
+        actual: Role,
+    },
 }
 
 /// The loaded, checked policy.
@@ -283,17 +287,30 @@ impl Policy {
     }
 
     /// As [`Policy::load`], with extra keyring files.
-    pub fn load_with_keyrings(path: &Path, extra: &[PathBuf], schemas: &SchemaRegistry) -> Result<Self, Error> {
+    pub fn load_with_keyrings(
+        path: &Path,
+        extra: &[PathBuf],
+        schemas: &SchemaRegistry,
+    ) -> Result<Self, Error> {
         Self::load_inner(path, extra, false, schemas)
     }
 
     /// As [`Policy::load`], but with `keyrings` in place of the keyrings the
     /// file names: for tests and demos with keys of their own.
-    pub fn load_replacing_keyrings(path: &Path, keyrings: &[PathBuf], schemas: &SchemaRegistry) -> Result<Self, Error> {
+    pub fn load_replacing_keyrings(
+        path: &Path,
+        keyrings: &[PathBuf],
+        schemas: &SchemaRegistry,
+    ) -> Result<Self, Error> {
         Self::load_inner(path, keyrings, true, schemas)
     }
 
-    fn load_inner(path: &Path, extra: &[PathBuf], replace: bool, schemas: &SchemaRegistry) -> Result<Self, Error> {
+    fn load_inner(
+        path: &Path,
+        extra: &[PathBuf],
+        replace: bool,
+        schemas: &SchemaRegistry,
+    ) -> Result<Self, Error> {
         let read = |p: &Path| {
             std::fs::read_to_string(p).map_err(|e| Error::Io {
                 path: p.to_owned(),
@@ -310,7 +327,12 @@ impl Policy {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let mut keyrings = Vec::new();
-        for ring in file.keyrings.iter().map(|r| base.join(r)).chain(extra.iter().cloned()) {
+        for ring in file
+            .keyrings
+            .iter()
+            .map(|r| base.join(r))
+            .chain(extra.iter().cloned())
+        {
             let text = read(&ring).map_err(|e| Error::Policy {
                 origin: path.display().to_string(),
                 problems: vec![format!(
@@ -324,7 +346,12 @@ impl Policy {
     }
 
     /// Parses a policy from text, with keyrings given as (name, text).
-    pub fn from_toml(origin: &str, text: &str, keyrings: &[(String, String)], schemas: &SchemaRegistry) -> Result<Self, Error> {
+    pub fn from_toml(
+        origin: &str,
+        text: &str,
+        keyrings: &[(String, String)],
+        schemas: &SchemaRegistry,
+    ) -> Result<Self, Error> {
         let file: PolicyFile = toml::from_str(text).map_err(|e| Error::Policy {
             origin: origin.to_owned(),
             problems: vec![e.to_string()],
@@ -338,51 +365,65 @@ impl Policy {
         Self::build(origin.to_owned(), file, keyrings, schemas)
     }
 
-    fn build(origin: String, file: PolicyFile, keyrings: &[(String, String)], schemas: &SchemaRegistry) -> Result<Self, Error> {
+    fn build(
+        origin: String,
+        file: PolicyFile,
+        keyrings: &[(String, String)],
+        schemas: &SchemaRegistry,
+    ) -> Result<Self, Error> {
         let mut problems = Problems {
             origin: origin.clone(),
             list: Vec::new(),
         };
         let mut members: BTreeMap<MemberId, Member> = BTreeMap::new();
         let mut seen_keys: BTreeMap<String, String> = BTreeMap::new();
-        let mut check_key = |problems: &mut Problems, owner: &str, at: &str, k: &KeyEntry| -> Option<MemberKey> {
-            let public = match PublicKey::parse(&k.public) {
-                Ok(p) => p,
-                Err(e) => {
-                    problems.add(format!("{at}: {e}"));
+        let mut check_key =
+            |problems: &mut Problems, owner: &str, at: &str, k: &KeyEntry| -> Option<MemberKey> {
+                let public = match PublicKey::parse(&k.public) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        problems.add(format!("{at}: {e}"));
+                        return None;
+                    }
+                };
+                if let Some(first) = seen_keys.insert(k.public.clone(), at.to_owned()) {
+                    problems.add(format!(
+                        "{at}: duplicate key {} (already listed at {first})",
+                        k.public
+                    ));
                     return None;
                 }
+                let Some(valid_from) = parse_time(&k.valid_from) else {
+                    problems.add(format!(
+                        "{at}: valid_from {:?} is not an RFC 3339 time",
+                        k.valid_from
+                    ));
+                    return None;
+                };
+                let valid_until = match &k.valid_until {
+                    None => None,
+                    Some(s) => match parse_time(s) {
+                        Some(t) if t > valid_from => Some(t),
+                        Some(_) => {
+                            problems
+                                .add(format!("{at}: valid_until {s:?} is not after valid_from"));
+                            return None;
+                        }
+                        None => {
+                            problems
+                                .add(format!("{at}: valid_until {s:?} is not an RFC 3339 time"));
+                            return None;
+                        }
+                    },
+                };
+                let _ = owner;
+                Some(MemberKey {
+                    public,
+                    valid_from,
+                    valid_until,
+                    revoked: k.revoked,
+                })
             };
-            if let Some(first) = seen_keys.insert(k.public.clone(), at.to_owned()) {
-                problems.add(format!("{at}: duplicate key {} (already listed at {first})", k.public));
-                return None;
-            }
-            let Some(valid_from) = parse_time(&k.valid_from) else {
-                problems.add(format!("{at}: valid_from {:?} is not an RFC 3339 time", k.valid_from));
-                return None;
-            };
-            let valid_until = match &k.valid_until {
-                None => None,
-                Some(s) => match parse_time(s) {
-                    Some(t) if t > valid_from => Some(t),
-                    Some(_) => {
-                        problems.add(format!("{at}: valid_until {s:?} is not after valid_from"));
-                        return None;
-                    }
-                    None => {
-                        problems.add(format!("{at}: valid_until {s:?} is not an RFC 3339 time"));
-                        return None;
-                    }
-                },
-            };
-            let _ = owner;
-            Some(MemberKey {
-                public,
-                valid_from,
-                valid_until,
-                revoked: k.revoked,
-            })
-        };
 
         for (i, entry) in file.members.iter().enumerate() {
             let at = format!("member {} ({:?})", i + 1, entry.id);
@@ -401,7 +442,14 @@ impl Policy {
                 .keys
                 .iter()
                 .enumerate()
-                .filter_map(|(k, key)| check_key(&mut problems, &entry.id, &format!("{at} key {}", k + 1), key))
+                .filter_map(|(k, key)| {
+                    check_key(
+                        &mut problems,
+                        &entry.id,
+                        &format!("{at} key {}", k + 1),
+                        key,
+                    )
+                })
                 .collect();
             if members.contains_key(&id) {
                 problems.add(format!("{at}: duplicate member id"));
@@ -428,7 +476,10 @@ impl Policy {
             };
             for (i, entry) in ring.keys.iter().enumerate() {
                 let at = format!("keyring {name} key {} ({:?})", i + 1, entry.member);
-                let Some(member) = MemberId::parse(&entry.member).ok().filter(|m| members.contains_key(m)) else {
+                let Some(member) = MemberId::parse(&entry.member)
+                    .ok()
+                    .filter(|m| members.contains_key(m))
+                else {
                     problems.add(format!("{at}: unknown member {:?}", entry.member));
                     continue;
                 };
@@ -444,7 +495,10 @@ impl Policy {
         for (i, entry) in file.routes.iter().enumerate() {
             let at = format!("route {} ({:?})", i + 1, entry.message_type);
             if schemas.latest_schema_id(&entry.message_type).is_none() {
-                problems.add(format!("{at}: no schema is published for type {:?}", entry.message_type));
+                problems.add(format!(
+                    "{at}: no schema is published for type {:?}",
+                    entry.message_type
+                ));
             }
             let mut senders = Vec::new();
             for s in &entry.senders {
@@ -456,7 +510,8 @@ impl Policy {
                 } else {
                     match MemberId::parse(s) {
                         Ok(m) if members.contains_key(&m) => senders.push(SenderRule::Member(m)),
-                        _ => problems.add(format!("{at}: sender {s:?} is not a member of the policy")),
+                        _ => problems
+                            .add(format!("{at}: sender {s:?} is not a member of the policy")),
                     }
                 }
             }
@@ -472,7 +527,10 @@ impl Policy {
                     None => None,
                     Some((_, Some(role))) => Some(role),
                     Some((s, None)) => {
-                        problems.add(format!("{at}: recipient {:?} asks for unknown role {s:?}", r.member));
+                        problems.add(format!(
+                            "{at}: recipient {:?} asks for unknown role {s:?}",
+                            r.member
+                        ));
                         continue;
                     }
                 };
@@ -495,7 +553,10 @@ impl Policy {
                         if template.pieces.iter().all(|p| matches!(p, Piece::Text(_))) {
                             match MemberId::parse(&r.member) {
                                 Ok(m) if members.contains_key(&m) => {}
-                                _ => problems.add(format!("{at}: recipient {:?} is not a member of the policy", r.member)),
+                                _ => problems.add(format!(
+                                    "{at}: recipient {:?} is not a member of the policy",
+                                    r.member
+                                )),
                             }
                         }
                         recipients.push(template);
@@ -513,7 +574,11 @@ impl Policy {
             }
         }
         problems.finish()?;
-        Ok(Self { members, routes, origin })
+        Ok(Self {
+            members,
+            routes,
+            origin,
+        })
     }
 
     pub fn members(&self) -> impl Iterator<Item = &Member> {
@@ -557,7 +622,8 @@ impl Policy {
 
     /// Whether the route of `message_type` lets `sender` send it.
     pub fn may_send(&self, sender: &MemberId, message_type: &str) -> bool {
-        let (Some(route), Some(member)) = (self.routes.get(message_type), self.members.get(sender)) else {
+        let (Some(route), Some(member)) = (self.routes.get(message_type), self.members.get(sender))
+        else {
             return false;
         };
         route.senders.iter().any(|rule| match rule {
@@ -567,7 +633,12 @@ impl Policy {
     }
 
     /// The members a message goes to, in template order, without repeats.
-    pub fn recipients(&self, route: &Route, sender: &MemberId, data: &Value) -> Result<Vec<MemberId>, RouteError> {
+    pub fn recipients(
+        &self,
+        route: &Route,
+        sender: &MemberId,
+        data: &Value,
+    ) -> Result<Vec<MemberId>, RouteError> {
         let mut out: Vec<MemberId> = Vec::new();
         for template in &route.recipients {
             let mut text = String::new();
@@ -581,7 +652,9 @@ impl Policy {
                             .pointer(&pointer)
                             .and_then(Value::as_str)
                             .filter(|s| !s.is_empty() && s.len() <= 64)
-                            .ok_or_else(|| RouteError::MissingField { field: field.clone() })?;
+                            .ok_or_else(|| RouteError::MissingField {
+                                field: field.clone(),
+                            })?;
                         text.push_str(&value.to_ascii_lowercase());
                     }
                 }
@@ -619,8 +692,7 @@ impl Policy {
             .values()
             .filter(|r| {
                 r.recipients.iter().any(|t| {
-                    t.role.is_none_or(|role| role == m.role)
-                        && template_could_give(t, member)
+                    t.role.is_none_or(|role| role == m.role) && template_could_give(t, member)
                 })
             })
             .map(|r| r.message_type.clone())
@@ -635,7 +707,9 @@ fn template_could_give(template: &RecipientTemplate, member: &MemberId) -> bool 
     fn matches(pieces: &[Piece], rest: &str) -> bool {
         match pieces.split_first() {
             None => rest.is_empty(),
-            Some((Piece::Text(t), tail)) => rest.strip_prefix(t.as_str()).is_some_and(|r| matches(tail, r)),
+            Some((Piece::Text(t), tail)) => rest
+                .strip_prefix(t.as_str())
+                .is_some_and(|r| matches(tail, r)),
             Some((_, tail)) => (1..=rest.len()).any(|n| {
                 rest.is_char_boundary(n) && !rest[..n].contains('.') && matches(tail, &rest[n..])
             }),
@@ -656,15 +730,18 @@ fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
                     pieces.push(Piece::SenderParty);
                 } else if let Some(field) = name.strip_prefix("data.") {
                     let ok = !field.is_empty()
-                        && field
-                            .split('.')
-                            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+                        && field.split('.').all(|p| {
+                            !p.is_empty()
+                                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        });
                     if !ok {
                         return Err(format!("{{{name}}} is not a data field path"));
                     }
                     pieces.push(Piece::Data(field.to_owned()));
                 } else {
-                    return Err(format!("unknown placeholder {{{name}}} (known: {{sender.party}}, {{data.<field>}})"));
+                    return Err(format!(
+                        "unknown placeholder {{{name}}} (known: {{sender.party}}, {{data.<field>}})"
+                    ));
                 }
                 rest = &rest[end + 1..];
             }
@@ -678,7 +755,10 @@ fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
             }
         }
     }
-    if pieces.iter().any(|p| matches!(p, Piece::Text(t) if t.contains('}'))) {
+    if pieces
+        .iter()
+        .any(|p| matches!(p, Piece::Text(t) if t.contains('}')))
+    {
         return Err("a \"}\" without \"{\"".into());
     }
     Ok(pieces)
@@ -692,7 +772,10 @@ mod tests {
     fn templates_parse() {
         assert_eq!(
             parse_template("{data.claimedNationality}.mfa").expect("parses"),
-            vec![Piece::Data("claimedNationality".into()), Piece::Text(".mfa".into())]
+            vec![
+                Piece::Data("claimedNationality".into()),
+                Piece::Text(".mfa".into())
+            ]
         );
         assert_eq!(
             parse_template("{sender.party}.security").expect("parses"),

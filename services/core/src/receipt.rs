@@ -35,7 +35,11 @@ impl Decision {
 pub struct Reason {
     pub code: RejectionCode,
     pub message: String,
-    #[serde(rename = "instancePath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instancePath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_path: Option<String>,
 }
 
@@ -59,7 +63,11 @@ impl Reason {
         let message = clip(message.into(), MAX_MESSAGE);
         Self {
             code,
-            message: if message.is_empty() { code.sentence().to_owned() } else { message },
+            message: if message.is_empty() {
+                code.sentence().to_owned()
+            } else {
+                message
+            },
             instance_path: None,
         }
     }

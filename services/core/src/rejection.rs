@@ -71,18 +71,36 @@ impl RejectionCode {
         match self {
             RejectionCode::MalformedJson => "The submission is not well-formed UTF-8 JSON.",
             RejectionCode::TooLarge => "The submission is larger than the 64 KiB envelope limit.",
-            RejectionCode::BadEnvelope => "The submission is not a valid Homeward CloudEvents envelope.",
-            RejectionCode::SenderMismatch => "The envelope's source is not the member that submitted it.",
-            RejectionCode::UnknownKey => "The signing key is not one the policy lists for the sender.",
-            RejectionCode::BadSignature => "The signature does not verify over the envelope's canonical form.",
-            RejectionCode::ExpiredKey => "The signing key was expired, not yet valid or revoked at the envelope's time.",
-            RejectionCode::UnknownSchema => "The dataschema is not a published schema for this message type.",
+            RejectionCode::BadEnvelope => {
+                "The submission is not a valid Homeward CloudEvents envelope."
+            }
+            RejectionCode::SenderMismatch => {
+                "The envelope's source is not the member that submitted it."
+            }
+            RejectionCode::UnknownKey => {
+                "The signing key is not one the policy lists for the sender."
+            }
+            RejectionCode::BadSignature => {
+                "The signature does not verify over the envelope's canonical form."
+            }
+            RejectionCode::ExpiredKey => {
+                "The signing key was expired, not yet valid or revoked at the envelope's time."
+            }
+            RejectionCode::UnknownSchema => {
+                "The dataschema is not a published schema for this message type."
+            }
             RejectionCode::SchemaViolation => "The data does not conform to its schema.",
-            RejectionCode::NotPermitted => "The policy does not let this sender send this message type.",
+            RejectionCode::NotPermitted => {
+                "The policy does not let this sender send this message type."
+            }
             RejectionCode::NoRecipient => "The route gives no valid recipient for this message.",
             RejectionCode::Stale => "The envelope's time is outside the accepted window.",
-            RejectionCode::Duplicate => "An envelope with this id from this sender was already accepted.",
-            RejectionCode::InternalError => "The gateway failed unexpectedly; the submission can be sent again.",
+            RejectionCode::Duplicate => {
+                "An envelope with this id from this sender was already accepted."
+            }
+            RejectionCode::InternalError => {
+                "The gateway failed unexpectedly; the submission can be sent again."
+            }
         }
     }
 }

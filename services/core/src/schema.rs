@@ -114,7 +114,9 @@ impl SchemaRegistry {
                 .ok_or_else(|| Error::Schema(format!("{path}: has no \"$id\"")))?
                 .to_owned();
             if !id.starts_with(BASE) {
-                return Err(Error::Schema(format!("{path}: $id {id:?} is not under {BASE}")));
+                return Err(Error::Schema(format!(
+                    "{path}: $id {id:?} is not under {BASE}"
+                )));
             }
             if let Err(e) = jsonschema::meta::validate(&value) {
                 return Err(Error::Schema(format!(
@@ -225,7 +227,12 @@ impl SchemaRegistry {
     }
 
     /// Checks `data` of a message of `kind` against the schema `dataschema`.
-    pub fn validate_data(&self, kind: &str, dataschema: &str, data: &Value) -> Result<(), DataCheck> {
+    pub fn validate_data(
+        &self,
+        kind: &str,
+        dataschema: &str,
+        data: &Value,
+    ) -> Result<(), DataCheck> {
         let schema = self.messages.get(dataschema).ok_or_else(|| {
             DataCheck::UnknownSchema(format!("no published schema has $id {dataschema:?}"))
         })?;
@@ -238,7 +245,12 @@ impl SchemaRegistry {
         let violations: Vec<Violation> = schema
             .validator
             .iter_errors(data)
-            .map(|e| Violation::new(format!("/data{}", e.instance_path()), e.masked().to_string()))
+            .map(|e| {
+                Violation::new(
+                    format!("/data{}", e.instance_path()),
+                    e.masked().to_string(),
+                )
+            })
             .collect();
         if violations.is_empty() {
             Ok(())
@@ -259,7 +271,10 @@ impl SchemaRegistry {
             };
             let mut node = self.follow(&doc.value, 0);
             for part in path.split('.') {
-                match node.and_then(|n| n.get("properties")).and_then(|p| p.get(part)) {
+                match node
+                    .and_then(|n| n.get("properties"))
+                    .and_then(|p| p.get(part))
+                {
                     Some(next) => node = self.follow(next, 0),
                     None => return false,
                 }
@@ -274,7 +289,11 @@ impl SchemaRegistry {
             Some(reference) if depth < 16 => {
                 let (id, fragment) = reference.split_once('#').unwrap_or((reference, ""));
                 let doc = self.docs.get(id)?;
-                let target = if fragment.is_empty() { &doc.value } else { doc.value.pointer(fragment)? };
+                let target = if fragment.is_empty() {
+                    &doc.value
+                } else {
+                    doc.value.pointer(fragment)?
+                };
                 self.follow(target, depth + 1)
             }
             Some(_) => None,
@@ -335,7 +354,13 @@ mod tests {
     #[test]
     fn message_schema_ids_round_trip() {
         let id = message_schema_id("repatriation.requested", 1);
-        assert_eq!(parse_message_schema_id(&id), Some(("repatriation.requested", 1)));
-        assert_eq!(parse_message_schema_id("https://schemas.homeward.example/defs/person/v1.json"), None);
+        assert_eq!(
+            parse_message_schema_id(&id),
+            Some(("repatriation.requested", 1))
+        );
+        assert_eq!(
+            parse_message_schema_id("https://schemas.homeward.example/defs/person/v1.json"),
+            None
+        );
     }
 }

@@ -18,7 +18,11 @@ use crate::Error;
 pub fn load<T: DeserializeOwned>(file: Option<&Path>, prefix: &str) -> Result<T, Error> {
     let mut builder = config::Config::builder();
     if let Some(file) = file {
-        builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml).required(true));
+        builder = builder.add_source(
+            config::File::from(file)
+                .format(config::FileFormat::Toml)
+                .required(true),
+        );
     }
     builder = builder.add_source(
         config::Environment::with_prefix(prefix)

@@ -48,24 +48,44 @@ pub fn configs(replicas: usize) -> Vec<stream::Config> {
             max_age: 7 * DAY,
             max_message_size: MAX_SUBMISSION_BYTES,
             duplicate_window: Duration::from_secs(20 * 60),
-            ..base(SUBMIT_STREAM, SUBMIT_ALL, "Submissions from members, consumed by the gateways")
+            ..base(
+                SUBMIT_STREAM,
+                SUBMIT_ALL,
+                "Submissions from members, consumed by the gateways",
+            )
         },
         stream::Config {
             max_age: 90 * DAY,
-            ..base(DELIVER_STREAM, DELIVER_ALL, "Accepted messages, one per recipient")
+            ..base(
+                DELIVER_STREAM,
+                DELIVER_ALL,
+                "Accepted messages, one per recipient",
+            )
         },
         stream::Config {
             max_age: 30 * DAY,
-            ..base(RECEIPTS_STREAM, RECEIPT_ALL, "Receipts to senders: gateway decisions and processing receipts")
+            ..base(
+                RECEIPTS_STREAM,
+                RECEIPT_ALL,
+                "Receipts to senders: gateway decisions and processing receipts",
+            )
         },
         stream::Config {
             max_age: 90 * DAY,
-            ..base(REJECTED_STREAM, REJECTED_ALL, "Rejected submissions: original bytes and reasons")
+            ..base(
+                REJECTED_STREAM,
+                REJECTED_ALL,
+                "Rejected submissions: original bytes and reasons",
+            )
         },
         stream::Config {
             deny_delete: true,
             deny_purge: true,
-            ..base(AUDIT_STREAM, AUDIT_ALL, "Hash-chained audit records, one per gateway decision")
+            ..base(
+                AUDIT_STREAM,
+                AUDIT_ALL,
+                "Hash-chained audit records, one per gateway decision",
+            )
         },
     ]
 }

@@ -74,7 +74,9 @@ pub const AUDIT_ALL: &str = "hw.audit.>";
 
 /// The member a submit subject names, if it is a valid one.
 pub fn member_of_submit(subject: &str) -> Option<MemberId> {
-    subject.strip_prefix("hw.submit.").and_then(|m| MemberId::parse(m).ok())
+    subject
+        .strip_prefix("hw.submit.")
+        .and_then(|m| MemberId::parse(m).ok())
 }
 
 /// A member's durable consumer of its deliveries.
@@ -105,7 +107,10 @@ mod tests {
     fn names() {
         let m = MemberId::parse("kz.mfa").expect("member");
         assert_eq!(submit(&m), "hw.submit.kz.mfa");
-        assert_eq!(deliver(&m, "repatriation.decided"), "hw.deliver.kz.mfa.repatriation.decided");
+        assert_eq!(
+            deliver(&m, "repatriation.decided"),
+            "hw.deliver.kz.mfa.repatriation.decided"
+        );
         assert_eq!(member_of_submit("hw.submit.kz.mfa"), Some(m.clone()));
         assert_eq!(member_of_submit("hw.submit.kz.mfa.x"), None);
         assert_eq!(delivery_consumer(&m), "deliver_kz_mfa");

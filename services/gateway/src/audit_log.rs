@@ -41,13 +41,24 @@ impl AuditLog {
             .get_stream(subjects::AUDIT_STREAM)
             .await
             .map_err(GatewayError::nats)?;
-        let last = stream.info().await.map_err(GatewayError::nats)?.state.last_sequence;
+        let last = stream
+            .info()
+            .await
+            .map_err(GatewayError::nats)?
+            .state
+            .last_sequence;
         if last == 0 {
             return Ok((0, GENESIS.to_owned()));
         }
-        let message = stream.get_raw_message(last).await.map_err(GatewayError::nats)?;
-        let record: AuditRecord = serde_json::from_slice(&message.payload)
-            .map_err(|e| GatewayError::Audit(format!("the last audit record ({last}) does not parse: {e}")))?;
+        let message = stream
+            .get_raw_message(last)
+            .await
+            .map_err(GatewayError::nats)?;
+        let record: AuditRecord = serde_json::from_slice(&message.payload).map_err(|e| {
+            GatewayError::Audit(format!(
+                "the last audit record ({last}) does not parse: {e}"
+            ))
+        })?;
         Ok((last, record.hash))
     }
 
@@ -57,7 +68,9 @@ impl AuditLog {
         while !records.is_empty() {
             attempts += 1;
             if attempts > 100 {
-                return Err(GatewayError::Audit("could not append to the chain after 100 attempts".into()));
+                return Err(GatewayError::Audit(
+                    "could not append to the chain after 100 attempts".into(),
+                ));
             }
             let (seq, hash) = match self.head.take() {
                 Some(h) => h,
@@ -72,8 +85,8 @@ impl AuditLog {
                     .seal(&prev_hash)
                     .map_err(|e| GatewayError::Audit(e.to_string()))?;
                 prev_hash = records[i].record.hash.clone();
-                let payload =
-                    serde_json::to_vec(&records[i].record).map_err(|e| GatewayError::Audit(e.to_string()))?;
+                let payload = serde_json::to_vec(&records[i].record)
+                    .map_err(|e| GatewayError::Audit(e.to_string()))?;
                 let mut publish = PublishMessage::build()
                     .payload(payload.into())
                     .message_id(&records[i].msg_id);
@@ -82,7 +95,11 @@ impl AuditLog {
                 } else {
                     publish.expected_last_message_id(&records[i - 1].msg_id)
                 };
-                match self.js.send_publish(records[i].subject.clone(), publish).await {
+                match self
+                    .js
+                    .send_publish(records[i].subject.clone(), publish)
+                    .await
+                {
                     Ok(ack) => acks.push(ack),
                     Err(e) => {
                         send_error = Some(e);
@@ -102,11 +119,18 @@ impl AuditLog {
                             // not stored, so it will be refused and redone.
                             conflict = true;
                         } else {
-                            self.head = Some((ack.sequence, records[stored - 1].record.hash.clone()));
+                            self.head =
+                                Some((ack.sequence, records[stored - 1].record.hash.clone()));
                         }
                     }
                     Ok(_) => {}
-                    Err(e) if matches!(e.kind(), PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId) => {
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            PublishErrorKind::WrongLastSequence
+                                | PublishErrorKind::WrongLastMessageId
+                        ) =>
+                    {
                         conflict = true;
                     }
                     Err(e) if conflict => {

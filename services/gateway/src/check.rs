@@ -64,7 +64,12 @@ impl Rejected {
 
 /// Decides on one submission from `subject_member` (the member the submit
 /// subject names, `None` if it names no valid member).
-pub fn check(rules: &Rules<'_>, subject_member: Option<&MemberId>, bytes: &[u8], now: OffsetDateTime) -> Result<Accepted, Rejected> {
+pub fn check(
+    rules: &Rules<'_>,
+    subject_member: Option<&MemberId>,
+    bytes: &[u8],
+    now: OffsetDateTime,
+) -> Result<Accepted, Rejected> {
     let envelope = match Envelope::parse(bytes) {
         Ok(e) => e,
         Err(ParseError::TooLarge { size, limit }) => {
@@ -75,7 +80,11 @@ pub fn check(rules: &Rules<'_>, subject_member: Option<&MemberId>, bytes: &[u8],
             ));
         }
         Err(ParseError::MalformedJson(detail)) => {
-            return Err(Rejected::one(Known::default(), RejectionCode::MalformedJson, detail));
+            return Err(Rejected::one(
+                Known::default(),
+                RejectionCode::MalformedJson,
+                detail,
+            ));
         }
         Err(ParseError::BadEnvelope(violations)) => {
             let known = known_from_bytes(bytes);
@@ -114,9 +123,16 @@ pub fn check(rules: &Rules<'_>, subject_member: Option<&MemberId>, bytes: &[u8],
         ));
     }
     if rules.policy.member(sender).is_none() {
-        return Err(Rejected::one(known, RejectionCode::UnknownKey, format!("{sender} is not a member of the policy")));
+        return Err(Rejected::one(
+            known,
+            RejectionCode::UnknownKey,
+            format!("{sender} is not a member of the policy"),
+        ));
     }
-    match rules.policy.key_status(sender, envelope.sigkey(), envelope.time()) {
+    match rules
+        .policy
+        .key_status(sender, envelope.sigkey(), envelope.time())
+    {
         KeyStatus::Valid => {}
         KeyStatus::Unknown => {
             return Err(Rejected::one(
@@ -133,11 +149,19 @@ pub fn check(rules: &Rules<'_>, subject_member: Option<&MemberId>, bytes: &[u8],
             ));
         }
         KeyStatus::Revoked => {
-            return Err(Rejected::one(known, RejectionCode::ExpiredKey, "sigkey has been revoked"));
+            return Err(Rejected::one(
+                known,
+                RejectionCode::ExpiredKey,
+                "sigkey has been revoked",
+            ));
         }
     }
     if let Err(e) = envelope.verify_signature() {
-        return Err(Rejected::one(known, RejectionCode::BadSignature, e.to_string()));
+        return Err(Rejected::one(
+            known,
+            RejectionCode::BadSignature,
+            e.to_string(),
+        ));
     }
     let skew = (now - envelope.time()).unsigned_abs();
     if skew > rules.time_window {
@@ -151,10 +175,11 @@ pub fn check(rules: &Rules<'_>, subject_member: Option<&MemberId>, bytes: &[u8],
             ),
         ));
     }
-    match rules
-        .schemas
-        .validate_data(envelope.message_type(), envelope.dataschema(), envelope.data())
-    {
+    match rules.schemas.validate_data(
+        envelope.message_type(),
+        envelope.dataschema(),
+        envelope.data(),
+    ) {
         Ok(()) => {}
         Err(DataCheck::UnknownSchema(detail)) => {
             return Err(Rejected::one(known, RejectionCode::UnknownSchema, detail));
@@ -172,16 +197,34 @@ pub fn check(rules: &Rules<'_>, subject_member: Option<&MemberId>, bytes: &[u8],
         return Err(Rejected::one(
             known,
             RejectionCode::NotPermitted,
-            format!("the policy does not let {sender} send {}", envelope.message_type()),
+            format!(
+                "the policy does not let {sender} send {}",
+                envelope.message_type()
+            ),
         ));
     }
     let Some(route) = rules.policy.route(envelope.message_type()) else {
-        return Err(Rejected::one(known, RejectionCode::NotPermitted, "no route for this type"));
+        return Err(Rejected::one(
+            known,
+            RejectionCode::NotPermitted,
+            "no route for this type",
+        ));
     };
     match rules.policy.recipients(route, sender, envelope.data()) {
-        Ok(recipients) if !recipients.is_empty() => Ok(Accepted { envelope, recipients }),
-        Ok(_) => Err(Rejected::one(known, RejectionCode::NoRecipient, "the route gives no recipient")),
-        Err(e) => Err(Rejected::one(known, RejectionCode::NoRecipient, e.to_string())),
+        Ok(recipients) if !recipients.is_empty() => Ok(Accepted {
+            envelope,
+            recipients,
+        }),
+        Ok(_) => Err(Rejected::one(
+            known,
+            RejectionCode::NoRecipient,
+            "the route gives no recipient",
+        )),
+        Err(e) => Err(Rejected::one(
+            known,
+            RejectionCode::NoRecipient,
+            e.to_string(),
+        )),
     }
 }
 
@@ -196,9 +239,14 @@ fn known_from_bytes(bytes: &[u8]) -> Known {
         id: s("id").filter(|v| envelope::is_ulid(v)).map(str::to_owned),
         message_type: s("type")
             .filter(|v| {
-                v.len() <= 64 && v.split('.').count() > 1 && v.split('.').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+                v.len() <= 64
+                    && v.split('.').count() > 1
+                    && v.split('.')
+                        .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
             })
             .map(str::to_owned),
-        case: s("subject").filter(|v| envelope::is_case_ref(v)).map(str::to_owned),
+        case: s("subject")
+            .filter(|v| envelope::is_case_ref(v))
+            .map(str::to_owned),
     }
 }

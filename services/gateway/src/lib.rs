@@ -31,7 +31,7 @@ use async_nats::jetstream::{self, AckKind, consumer::pull, kv, message::PublishM
 use futures::StreamExt;
 use homeward_core::audit::{AuditRecord, sha256_hex};
 use homeward_core::envelope::{EnvelopeBuilder, format_time};
-use homeward_core::receipt::{Decision, Reason, Receipt, RECEIPT_TYPE};
+use homeward_core::receipt::{Decision, RECEIPT_TYPE, Reason, Receipt};
 use homeward_core::subjects::{self, headers};
 use homeward_core::{MemberId, Policy, RejectionCode, SchemaRegistry, SigningKey, streams};
 use time::OffsetDateTime;
@@ -219,7 +219,10 @@ impl Gateway {
             .unwrap_or_else(|_| {
                 Err(Rejected {
                     known: Known::default(),
-                    reasons: vec![Reason::new(RejectionCode::InternalError, "the checks failed unexpectedly")],
+                    reasons: vec![Reason::new(
+                        RejectionCode::InternalError,
+                        "the checks failed unexpectedly",
+                    )],
                 })
             });
             outcomes.push(Outcome {
@@ -245,11 +248,21 @@ impl Gateway {
                         message_type: Some(accepted.envelope.message_type().to_owned()),
                         case: accepted.envelope.subject().map(str::to_owned),
                     };
-                    (Decision::Accepted, known, accepted.recipients.clone(), Vec::new())
+                    (
+                        Decision::Accepted,
+                        known,
+                        accepted.recipients.clone(),
+                        Vec::new(),
+                    )
                 }
                 Err(rejected) => {
                     acks.push(self.publish_rejected(outcome, rejected).await?);
-                    (Decision::Rejected, rejected.known.clone(), Vec::new(), rejected.reasons.clone())
+                    (
+                        Decision::Rejected,
+                        rejected.known.clone(),
+                        Vec::new(),
+                        rejected.reasons.clone(),
+                    )
                 }
             };
             if let Some(sender) = &outcome.sender {
@@ -264,9 +277,17 @@ impl Gateway {
                     received_at: received_at.clone(),
                     decided_at: Some(format_time(OffsetDateTime::now_utc())),
                 };
-                acks.push(self.publish_receipt(outcome, sender, &known, &receipt).await?);
+                acks.push(
+                    self.publish_receipt(outcome, sender, &known, &receipt)
+                        .await?,
+                );
             }
-            let codes: Vec<String> = reasons.iter().map(|r| r.code.as_str().to_owned()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let codes: Vec<String> = reasons
+                .iter()
+                .map(|r| r.code.as_str().to_owned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
             let bytes_hash = sha256_hex(&outcome.bytes);
             records.push(PendingRecord {
                 subject: subjects::audit(decision.as_str(), outcome.sender.as_ref()),
@@ -310,8 +331,14 @@ impl Gateway {
     /// submission; a redelivery of the same submission passes.
     async fn replay_checks(&self, outcomes: &mut [Outcome]) -> Result<(), GatewayError> {
         let checks = outcomes.iter().map(|o| async move {
-            let Ok(accepted) = &o.result else { return Ok(None) };
-            let key = format!("{}.{}", accepted.envelope.sender().token(), accepted.envelope.id());
+            let Ok(accepted) = &o.result else {
+                return Ok(None);
+            };
+            let key = format!(
+                "{}.{}",
+                accepted.envelope.sender().token(),
+                accepted.envelope.id()
+            );
             let value = bytes::Bytes::from(o.sequence.to_string());
             match self.seen.create(&key, value.clone()).await {
                 Ok(_) => Ok(None),
@@ -377,14 +404,26 @@ impl Gateway {
         let publish = PublishMessage::build()
             .payload(outcome.bytes.clone())
             .headers(Self::base_headers(outcome, &known))
-            .message_id(format!("{}:{}:{}", envelope.sender(), envelope.id(), recipient));
+            .message_id(format!(
+                "{}:{}:{}",
+                envelope.sender(),
+                envelope.id(),
+                recipient
+            ));
         self.js
-            .send_publish(subjects::deliver(recipient, envelope.message_type()), publish)
+            .send_publish(
+                subjects::deliver(recipient, envelope.message_type()),
+                publish,
+            )
             .await
             .map_err(GatewayError::nats)
     }
 
-    async fn publish_rejected(&self, outcome: &Outcome, rejected: &Rejected) -> Result<jetstream::context::PublishAckFuture, GatewayError> {
+    async fn publish_rejected(
+        &self,
+        outcome: &Outcome,
+        rejected: &Rejected,
+    ) -> Result<jetstream::context::PublishAckFuture, GatewayError> {
         let mut h = Self::base_headers(outcome, &rejected.known);
         let codes: Vec<&str> = rejected.reasons.iter().map(|r| r.code.as_str()).collect();
         h.insert(headers::DECISION, "rejected");
@@ -399,7 +438,10 @@ impl Gateway {
             .payload(outcome.bytes.clone())
             .headers(h)
             .message_id(format!("rejected:{}", outcome.sequence));
-        self.js.send_publish(subject, publish).await.map_err(GatewayError::nats)
+        self.js
+            .send_publish(subject, publish)
+            .await
+            .map_err(GatewayError::nats)
     }
 
     async fn publish_receipt(

@@ -42,7 +42,9 @@ impl GatewayTask {
     /// Asks the gateway to finish its batch and stop, and waits.
     pub async fn stop(self) -> Result<(), GatewayError> {
         self.stop.cancel();
-        self.task.await.map_err(|e| GatewayError::Nats(format!("gateway task: {e}")))?
+        self.task
+            .await
+            .map_err(|e| GatewayError::Nats(format!("gateway task: {e}")))?
     }
 
     /// Stops the task at once, mid-batch, as a crash would.
@@ -150,8 +152,10 @@ impl Local {
 
     /// Starts a gateway on its own connection.
     pub async fn spawn_gateway(&self, config: GatewayConfig) -> Result<GatewayTask, GatewayError> {
-        let nats = client::connect(&self.connection(), Some(&config.member), &config.instance).await?;
-        let gateway = Gateway::start(nats, config, self.schemas.clone(), self.policy.clone()).await?;
+        let nats =
+            client::connect(&self.connection(), Some(&config.member), &config.instance).await?;
+        let gateway =
+            Gateway::start(nats, config, self.schemas.clone(), self.policy.clone()).await?;
         let stop = CancellationToken::new();
         let task = tokio::spawn(gateway.run(stop.clone()));
         Ok(GatewayTask { stop, task })

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use homeward_core::{MemberId, Policy, SchemaRegistry, SigningKey, client, settings, shutdown, telemetry};
+use homeward_core::{
+    MemberId, Policy, SchemaRegistry, SigningKey, client, settings, shutdown, telemetry,
+};
 use homeward_gateway::settings::Settings;
 use homeward_gateway::{Gateway, GatewayConfig};
 

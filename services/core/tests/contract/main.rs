@@ -1,0 +1,19 @@
+//! Checks of the contract itself: schemas, examples, canonical form,
+//! signatures, policy loading. One binary, one module per area.
+
+mod examples;
+mod jcs;
+mod policy;
+mod signing;
+
+use std::path::PathBuf;
+
+/// The repository's `schemas/` folder.
+pub fn schemas_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas")
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
