@@ -1,1 +1,176 @@
-fn main() {}
+//! `homeward`: the command line for members, integrators and operators.
+//!
+//! Parses flags, starts tracing and hands over to one module per command;
+//! everything of substance lives in the libraries.
+
+mod audit;
+mod demo;
+mod keys;
+mod paths;
+mod policy;
+mod schemas;
+mod send;
+mod validate;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Homeward: signed, schema-validated coordination messages for bringing
+/// citizens home.
+#[derive(Debug, Parser)]
+#[command(name = "homeward", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Checks message files: envelope, signature and schema; with a policy,
+    /// also the key and the sender's permission. Exits non-zero on any
+    /// violation.
+    Validate(validate::ValidateArgs),
+    /// The published schemas.
+    Schemas {
+        #[command(subcommand)]
+        command: SchemasCommand,
+    },
+    /// The policy.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Signs and submits a message as a member, and prints the gateway's receipt.
+    Send(send::SendArgs),
+    /// Tails decisions live: one line per submission, with filters.
+    Watch(watch::WatchArgs),
+    /// The audit chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Runs Homeward on an embedded nats-server with a sample flow.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Makes development signing keys for the policy's members.
+    Generate(keys::GenerateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemasCommand {
+    /// Every message type with its versions.
+    List,
+    /// Prints a message type's schema.
+    Show {
+        /// The message type, e.g. repatriation.requested.
+        r#type: String,
+        /// The version; the newest when omitted.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Loads and checks the policy; prints members and routes.
+    Check(PolicyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walks the audit chain and names the first broken link.
+    Verify(NatsArgs),
+}
+
+/// Where the policy and the development keys are.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// The policy file.
+    #[arg(
+        long,
+        env = "HOMEWARD_POLICY",
+        default_value = "deploy/policy/demo.toml"
+    )]
+    pub policy: PathBuf,
+}
+
+/// How to reach NATS.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// The NATS server URL.
+    #[arg(
+        long,
+        env = "HOMEWARD_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats: String,
+    /// An nkey seed file to authenticate with, if the server asks for one.
+    #[arg(long, env = "HOMEWARD_NATS_NKEY")]
+    pub nkey: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    pub fn connection(&self) -> anyhow::Result<homeward_core::client::Connection> {
+        let nkey_seed = match &self.nkey {
+            Some(p) => Some(std::fs::read_to_string(p)?.trim().to_owned()),
+            None => None,
+        };
+        Ok(homeward_core::client::Connection {
+            url: self.nats.clone(),
+            nkey_seed,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    homeward_core::telemetry::init("warn", false);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("homeward: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Keys {
+                command: KeysCommand::Generate(args),
+            } => keys::generate(args),
+            Command::Validate(args) => validate::run(args),
+            Command::Schemas {
+                command: SchemasCommand::List,
+            } => schemas::list(),
+            Command::Schemas {
+                command: SchemasCommand::Show { r#type, version },
+            } => schemas::show(&r#type, version),
+            Command::Policy {
+                command: PolicyCommand::Check(args),
+            } => policy::check(args),
+            Command::Send(args) => send::run(args).await,
+            Command::Watch(args) => watch::run(args).await,
+            Command::Audit {
+                command: AuditCommand::Verify(args),
+            } => audit::verify(args).await,
+            Command::Demo(args) => demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("homeward: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -347,9 +347,34 @@ fn collect_dir(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Resu
     Ok(())
 }
 
+/// The valid example envelopes of a message type compiled into the binary,
+/// as (file name, JSON text), sorted by name.
+pub fn embedded_examples(kind: &str) -> Vec<(String, String)> {
+    let dir = format!("messages/{kind}/examples/v1/valid");
+    let mut out: Vec<(String, String)> = EMBEDDED
+        .get_dir(&dir)
+        .map(|d| {
+            d.files()
+                .filter_map(|f| {
+                    let name = f.path().file_name()?.to_string_lossy().into_owned();
+                    Some((name, f.contents_utf8()?.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn examples_are_embedded() {
+        assert!(embedded_examples("camp.resident.located").len() >= 2);
+        assert!(embedded_examples("no.such.type").is_empty());
+    }
 
     #[test]
     fn message_schema_ids_round_trip() {

@@ -1,0 +1,94 @@
+//! `homeward send --as MEMBER FILE`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use homeward_core::client::{self, MemberClient};
+use homeward_core::envelope::EnvelopeBuilder;
+use homeward_core::receipt::Decision;
+use homeward_core::{MemberId, SchemaRegistry, devkeys};
+use serde_json::Value;
+
+use crate::{NatsArgs, paths};
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The member to send as.
+    #[arg(long = "as")]
+    member: String,
+    /// A message: `{"type", "data", "subject"?, "dataschema"?, "causationid"?}`,
+    /// or a whole envelope whose id, time, source and signature are replaced.
+    file: PathBuf,
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// The member's signing seed; default `<keys>/<member>.nk`.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// The development keys folder.
+    #[arg(long, default_value = paths::DEV_KEYS)]
+    keys: PathBuf,
+    /// Seconds to wait for the receipt.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+}
+
+pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let member = MemberId::parse(&args.member)?;
+    let key = match &args.key {
+        Some(p) => homeward_core::SigningKey::from_file(p)?,
+        None => devkeys::load(&paths::resolve(&args.keys), &member)?,
+    };
+    let text = std::fs::read_to_string(&args.file)?;
+    let message: Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let field = |name: &str| message.get(name).and_then(Value::as_str);
+    let kind =
+        field("type").ok_or_else(|| anyhow::anyhow!("{}: no \"type\"", args.file.display()))?;
+    let data = message
+        .get("data")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("{}: no \"data\"", args.file.display()))?;
+    let dataschema = match field("dataschema") {
+        Some(s) => s.to_owned(),
+        None => SchemaRegistry::embedded()?
+            .latest_schema_id(kind)
+            .ok_or_else(|| anyhow::anyhow!("no schema is published for type {kind:?}"))?,
+    };
+    let mut builder = EnvelopeBuilder::new(kind, &dataschema, data);
+    if let Some(s) = field("subject") {
+        builder = builder.subject(s);
+    }
+    if let Some(c) = field("causationid") {
+        builder = builder.causationid(c);
+    }
+    let nats = client::connect(
+        &args.nats.connection()?,
+        Some(&member),
+        &format!("homeward send {member}"),
+    )
+    .await?;
+    let client = MemberClient::new(nats, member.clone(), key, None);
+    let envelope = client.sign(builder)?;
+    let mut receipts = client.receipts().await?;
+    let ack = client.submit(&envelope).await?;
+    println!(
+        "submitted {} ({kind}) as {member}: stream sequence {}{}",
+        envelope.id(),
+        ack.sequence,
+        if ack.duplicate {
+            ", a duplicate of an earlier submission"
+        } else {
+            ""
+        }
+    );
+    let (_, receipt) = receipts
+        .wait_for(envelope.id(), Duration::from_secs(args.timeout))
+        .await?;
+    println!("{}", serde_json::to_string_pretty(&receipt)?);
+    Ok(match receipt.decision {
+        Decision::Accepted => ExitCode::SUCCESS,
+        Decision::Rejected => ExitCode::from(2),
+    })
+}

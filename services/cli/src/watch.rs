@@ -1,0 +1,128 @@
+//! `homeward watch`: one line per gateway decision, live.
+//!
+//! The audit stream holds every decision with its sender, recipients, type,
+//! case and codes, and never the message content, so it is what an operator
+//! tails: an ordered consumer on `HW_AUDIT`, from now (or from the start).
+
+use std::process::ExitCode;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use futures::StreamExt;
+use homeward_core::audit::AuditRecord;
+use homeward_core::{client, shutdown, subjects};
+
+use crate::NatsArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// Only decisions where this member is the sender or a recipient.
+    #[arg(long)]
+    member: Option<String>,
+    /// Only this message type.
+    #[arg(long = "type")]
+    message_type: Option<String>,
+    /// Only this case reference.
+    #[arg(long)]
+    case: Option<String>,
+    /// Only rejections.
+    #[arg(long)]
+    rejected: bool,
+    /// Replay every decision on record before following live ones.
+    #[arg(long)]
+    from_start: bool,
+    /// Stop after this many lines (for scripts).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+/// Whether a record passes the filters.
+fn wanted(args: &WatchArgs, r: &AuditRecord) -> bool {
+    if args.rejected && r.decision != "rejected" {
+        return false;
+    }
+    if let Some(m) = &args.member
+        && r.sender != *m
+        && !r.recipients.iter().any(|x| x == m)
+    {
+        return false;
+    }
+    if let Some(t) = &args.message_type
+        && r.message_type.as_deref() != Some(t.as_str())
+    {
+        return false;
+    }
+    if let Some(c) = &args.case
+        && r.case.as_deref() != Some(c.as_str())
+    {
+        return false;
+    }
+    true
+}
+
+/// One line: time, sender → recipients, type, case, decision or codes.
+pub fn line(r: &AuditRecord) -> String {
+    let recipients = if r.recipients.is_empty() {
+        "-".to_owned()
+    } else {
+        r.recipients.join(",")
+    };
+    let outcome = if r.decision == "accepted" {
+        "accepted".to_owned()
+    } else {
+        format!("REJECTED {}", r.codes.join(","))
+    };
+    format!(
+        "{}  {} → {}  {}  {}  {}",
+        r.time,
+        r.sender,
+        recipients,
+        r.message_type.as_deref().unwrap_or("?"),
+        r.case.as_deref().unwrap_or("-"),
+        outcome
+    )
+}
+
+pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
+    let nats = client::connect(&args.nats.connection()?, None, "homeward watch").await?;
+    let js = async_nats::jetstream::new(nats);
+    let stream = js.get_stream(subjects::AUDIT_STREAM).await?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: subjects::AUDIT_ALL.to_owned(),
+            deliver_policy: if args.from_start {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::New
+            },
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let stop = shutdown::on_signal();
+    let mut printed = 0;
+    loop {
+        let next = tokio::select! {
+            _ = stop.cancelled() => break,
+            next = messages.next() => next,
+        };
+        let Some(message) = next else { break };
+        let message = message?;
+        let Ok(record) = serde_json::from_slice::<AuditRecord>(&message.payload) else {
+            println!(
+                "(an audit record that does not parse, at {})",
+                message.subject
+            );
+            continue;
+        };
+        if wanted(&args, &record) {
+            println!("{}", line(&record));
+            printed += 1;
+            if args.limit.is_some_and(|l| printed >= l) {
+                break;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

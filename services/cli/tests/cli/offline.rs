@@ -1,0 +1,165 @@
+//! Commands that need no server: keys, validate, schemas, policy.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{homeward, repo, text};
+
+fn example(rel: &str) -> String {
+    repo().join("schemas").join(rel).display().to_string()
+}
+
+#[test]
+fn validate_accepts_a_valid_example() {
+    let out = homeward(&[
+        "validate",
+        &example("messages/camp.resident.located/examples/v1/valid/kazakh-family-al-hol.json"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 passed, 0 failed"));
+}
+
+#[test]
+fn validate_names_every_violation_with_its_path_and_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wrapper: Value = serde_json::from_str(
+        &std::fs::read_to_string(example(
+            "messages/repatriation.requested/examples/v1/invalid/missing-camp-authority.json",
+        ))
+        .expect("read"),
+    )
+    .expect("json");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        serde_json::to_vec(&wrapper["envelope"]).expect("json"),
+    )
+    .expect("write");
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, b"{\"specversion\": \"1.0\",").expect("write");
+    let out = homeward(&[
+        "validate",
+        bad.to_str().expect("path"),
+        broken.to_str().expect("path"),
+    ]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains(&format!(
+            "schema_violation {}:",
+            wrapper["failsAt"].as_str().expect("failsAt")
+        )),
+        "{t}"
+    );
+    assert!(t.contains("campAuthority"), "{t}");
+    assert!(t.contains("malformed_json"), "{t}");
+    assert!(t.contains("0 passed, 2 failed"), "{t}");
+}
+
+#[test]
+fn validate_with_a_policy_refuses_an_unknown_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (policy, _) = policy_with_keys(dir.path());
+    // The example is signed with the published example key, which the
+    // policy does not list.
+    let out = homeward(&[
+        "validate",
+        "--policy",
+        policy.to_str().expect("path"),
+        &example("messages/camp.resident.located/examples/v1/valid/kazakh-family-al-hol.json"),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("unknown_key"), "{}", text(&out));
+}
+
+#[test]
+fn schemas_list_and_show() {
+    let out = homeward(&["schemas", "list"]);
+    assert!(out.status.success());
+    let t = text(&out);
+    for kind in [
+        "camp.resident.located",
+        "handover.acknowledged",
+        "gateway.receipt",
+        "case.refused",
+    ] {
+        assert!(t.contains(kind), "{kind} missing from:\n{t}");
+    }
+    let out = homeward(&["schemas", "show", "repatriation.decided"]);
+    assert!(out.status.success());
+    let schema: Value = serde_json::from_slice(&out.stdout).expect("the schema is printed as JSON");
+    assert_eq!(
+        schema["$id"],
+        "https://schemas.homeward.example/messages/repatriation.decided/v1.json"
+    );
+    let out = homeward(&["schemas", "show", "no.such.type"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no schema is published for type \"no.such.type\""));
+}
+
+/// A copy of the demo policy with keys made by `homeward keys generate`.
+fn policy_with_keys(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let text = std::fs::read_to_string(repo().join("deploy/policy/demo.toml"))
+        .expect("demo policy")
+        .replace("../../dev-keys/keyring.toml", "keys/keyring.toml");
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, text).expect("write");
+    let keys = dir.join("keys");
+    let out = homeward(&[
+        "keys",
+        "generate",
+        "--policy",
+        policy.to_str().expect("path"),
+        "--out",
+        keys.to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", crate::text(&out));
+    (policy, keys)
+}
+
+#[test]
+fn keys_generate_then_policy_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (policy, keys) = policy_with_keys(dir.path());
+    let seed = keys.join("kz.mfa.nk");
+    let content = std::fs::read_to_string(&seed).expect("seed written");
+    assert!(content.starts_with("SU"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&seed).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "seed files are private");
+    }
+    let out = homeward(&[
+        "policy",
+        "check",
+        "--policy",
+        policy.to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("member kz.mfa"), "{t}");
+    assert!(t.contains("route  camp.resident.located"), "{t}");
+    assert!(t.ends_with("ok\n"), "{t}");
+}
+
+#[test]
+fn policy_check_lists_each_problem_and_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[member]]\nid = \"kz.mfa\"\nname = \"x\"\nrole = \"mfa\"\n\
+         [[route]]\ntype = \"no.such.type\"\nsenders = [\"kz.nobody\"]\nrecipients = [{ member = \"{data.x}.mfa\" }]\n",
+    )
+    .expect("write");
+    let out = homeward(&["policy", "check", "--policy", bad.to_str().expect("path")]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("no schema is published for type \"no.such.type\""),
+        "{t}"
+    );
+    assert!(t.contains("sender \"kz.nobody\" is not a member"), "{t}");
+}
