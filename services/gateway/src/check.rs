@@ -54,6 +54,13 @@ pub struct Rejected {
 }
 
 impl Rejected {
+    fn with_path(mut self, path: &str) -> Self {
+        for r in &mut self.reasons {
+            r.instance_path = Some(path.to_owned());
+        }
+        self
+    }
+
     fn one(known: Known, code: RejectionCode, message: impl Into<String>) -> Self {
         Self {
             known,
@@ -111,6 +118,15 @@ pub fn check(
             .map(|v| Reason::at(RejectionCode::BadEnvelope, v.instance_path, v.message))
             .collect();
         return Err(Rejected { known, reasons });
+    }
+
+    // The case a message is about is named twice, in `subject` (which
+    // operators and routing see) and in `data.caseRef`; they must agree.
+    if let Some(case_ref) = envelope.data().get("caseRef").and_then(Value::as_str)
+        && envelope.subject() != Some(case_ref)
+    {
+        return Err(Rejected::one(known, RejectionCode::BadEnvelope, "subject must equal data.caseRef")
+            .with_path("/subject"));
     }
 
     let sender = envelope.sender();
