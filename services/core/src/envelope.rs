@@ -533,9 +533,11 @@ impl EnvelopeBuilder {
             sig: None,
         };
         let mut violations = Vec::new();
-        let mut envelope = check(wire, &mut violations)
-            .filter(|_| violations.is_empty())
-            .ok_or_else(|| Error::Envelope(ParseError::BadEnvelope(violations)))?;
+        let checked = check(wire, &mut violations);
+        let mut envelope = match checked {
+            Some(e) if violations.is_empty() => e,
+            _ => return Err(Error::Envelope(ParseError::BadEnvelope(violations))),
+        };
         let sig = key.sign(&envelope.signing_bytes()?);
         envelope.wire.sig = Some(sig);
         Ok(envelope)
