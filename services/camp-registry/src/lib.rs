@@ -1,0 +1,395 @@
+//! The camp administration's part of the lifecycle.
+//!
+//! A census import (`POST /commands/census`, CSV) opens one case per family
+//! unit and publishes one `camp.resident.located` each; every row is checked
+//! first, so a bad row stops the import before anything is sent. Requests
+//! for release come in from foreign ministries; the release decision, with a
+//! mother's written consent for a child who travels without her, is taken
+//! through the API (`decide`), and so is the handover (`handover`), which
+//! may hand over only persons that were accepted and are on the operation's
+//! manifest.
+//!
+//! Refusals (rule codes): `unknown_case`, `not_their_citizens`,
+//! `person_not_in_case`, `operation_without_acceptance`,
+//! `acknowledgement_without_handover`.
+
+use std::collections::BTreeSet;
+
+use homeward_core::Envelope;
+use homeward_ministry::read::{array_at, person_refs, str_at};
+use homeward_ministry::{ActionError, Case, Ctx, Outgoing, Params, Refusal, Role, Transition};
+use serde_json::{Value, json};
+
+/// The camp-registry role.
+#[derive(Debug, Clone, Copy)]
+pub struct CampRegistry;
+
+fn require_case(case: Option<Case>, m: &Envelope) -> Result<Case, Refusal> {
+    case.ok_or_else(|| {
+        Refusal::new(
+            "unknown_case",
+            format!(
+                "{} is about a case this camp administration does not hold",
+                m.message_type()
+            ),
+        )
+    })
+}
+
+fn check_persons(case: &Case, refs: &[String]) -> Result<(), Refusal> {
+    let unknown: Vec<String> = refs
+        .iter()
+        .filter(|r| !case.persons.contains_key(*r))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "person_not_in_case",
+            "the message names persons who are not in this case",
+        )
+        .persons(unknown))
+    }
+}
+
+/// Whether `d` is `YYYY-MM-DD` with a plausible month and day.
+fn is_date(d: &str) -> bool {
+    let parts: Vec<&str> = d.split('-').collect();
+    let num = |s: &str, len: usize, max: u32| {
+        s.len() == len && s.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n))
+    };
+    parts.len() == 3 && num(parts[0], 4, 9999) && num(parts[1], 2, 12) && num(parts[2], 2, 31)
+}
+
+impl CampRegistry {
+    fn census(ctx: &Ctx<'_>, params: &Params, body: &[u8]) -> Result<Vec<Transition>, ActionError> {
+        let registered_on = match params.get("registeredOn") {
+            Some(d) if is_date(d) => d.clone(),
+            Some(d) => {
+                return Err(ActionError::Invalid(format!(
+                    "registeredOn {d:?} is not a YYYY-MM-DD date"
+                )));
+            }
+            None => ctx.today(),
+        };
+        let census =
+            homeward_census::parse(body).map_err(|e| ActionError::Invalid(e.to_string()))?;
+        let mut out = Vec::with_capacity(census.families.len());
+        for family in &census.families {
+            let mut data = family.located_data();
+            data["registeredOn"] = json!(registered_on);
+            let case_ref = family.family_ref().as_str();
+            let mut case = Case::new(case_ref);
+            case.record_located(&data, &registered_on);
+            case.camp_authority = Some(ctx.member.to_string());
+            case.stage = "located".into();
+            out.push(Transition::sending(
+                case,
+                vec![Outgoing::new("camp.resident.located", data)],
+            ));
+        }
+        Ok(out)
+    }
+
+    fn requested(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        if case.nationality.as_deref() != str_at(m.data(), "/requestingState")
+            || case
+                .nationality
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+                != Some(m.sender().party())
+        {
+            return Err(Refusal::new(
+                "not_their_citizens",
+                "the requesting state is not the family's claimed nationality",
+            ));
+        }
+        let refs = person_refs(m.data(), "/persons");
+        check_persons(&case, &refs)?;
+        for r in &refs {
+            case.person(r).requested = true;
+        }
+        if let (Some(op), round) = (
+            str_at(m.data(), "/plannedOperation/operationId"),
+            m.data()
+                .pointer("/plannedOperation/round")
+                .and_then(Value::as_u64),
+        ) {
+            case.operation = Some(homeward_ministry::case::Operation {
+                operation_id: op.to_owned(),
+                round: round.unwrap_or(1) as u32,
+            });
+        }
+        case.stage = "requested".into();
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn scheduled(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        let refs = person_refs(m.data(), "/manifest/persons");
+        check_persons(&case, &refs)?;
+        let unaccepted: Vec<String> = refs
+            .iter()
+            .filter(|r| case.persons[*r].decision.as_deref() != Some("accepted"))
+            .cloned()
+            .collect();
+        if !unaccepted.is_empty() {
+            return Err(Refusal::new(
+                "operation_without_acceptance",
+                "the manifest lists persons this camp administration did not accept",
+            )
+            .persons(unaccepted));
+        }
+        for r in &refs {
+            case.person(r).on_manifest = true;
+        }
+        case.operation = Some(homeward_ministry::case::Operation {
+            operation_id: str_at(m.data(), "/manifest/operationId")
+                .unwrap_or_default()
+                .to_owned(),
+            round: m
+                .data()
+                .pointer("/manifest/round")
+                .and_then(Value::as_u64)
+                .unwrap_or(1) as u32,
+        });
+        case.carrier_state = str_at(m.data(), "/transport/carrierState").map(str::to_owned);
+        case.stage = "scheduled".into();
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn acknowledged(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        if case.handover_message_id.as_deref() != str_at(m.data(), "/handoverMessageId") {
+            return Err(Refusal::new(
+                "acknowledgement_without_handover",
+                "no handover with that message id was made for this case",
+            ));
+        }
+        case.discrepancies = array_at(m.data(), "/discrepancies").to_vec();
+        case.stage = "acknowledged".into();
+        case.closed = true;
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn decide(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
+        let requested: Vec<String> = case
+            .persons
+            .iter()
+            .filter(|(_, p)| p.requested)
+            .map(|(r, _)| r.clone())
+            .collect();
+        if requested.is_empty() {
+            return Err(ActionError::refused(
+                "decision_without_request",
+                "no state has requested anyone in this case",
+            ));
+        }
+        // Either explicit decisions, or accept everyone requested.
+        let mut decisions: Vec<Value> = match body.get("decisions").and_then(Value::as_array) {
+            Some(d) => d.clone(),
+            None if body.get("acceptAll") == Some(&Value::Bool(true)) => requested
+                .iter()
+                .map(|r| json!({"personRef": r, "decision": "accepted"}))
+                .collect(),
+            None => {
+                return Err(ActionError::Invalid(
+                    "give decisions, or acceptAll: true".into(),
+                ));
+            }
+        };
+        let accepted: BTreeSet<String> = decisions
+            .iter()
+            .filter(|d| d.get("decision").and_then(Value::as_str) == Some("accepted"))
+            .filter_map(|d| {
+                d.get("personRef")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+        let consents = array_at(body, "/consents");
+        for d in &mut decisions {
+            let Some(r) = d
+                .get("personRef")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                return Err(ActionError::Invalid(
+                    "each decision needs a personRef".into(),
+                ));
+            };
+            let Some(p) = case.persons.get(&r) else {
+                return Err(ActionError::Invalid(format!("{r} is not in this case")));
+            };
+            if !p.requested {
+                return Err(ActionError::refused(
+                    "decision_without_request",
+                    format!("{r} was not requested"),
+                ));
+            }
+            // A child who travels without the mother needs her written consent.
+            if d.get("decision").and_then(Value::as_str) == Some("accepted")
+                && p.child == Some(true)
+                && let Some(mother) = &p.accompanied_by
+                && !accepted.contains(mother)
+            {
+                let consent = consents
+                    .iter()
+                    .find(|c| c.get("childRef").and_then(Value::as_str) == Some(r.as_str()))
+                    .ok_or_else(|| ActionError::refused("mother_consent_missing", format!("{r} would travel without the mother, who has not given written consent")))?;
+                d["separatedFromMother"] = json!(true);
+                d["motherConsent"] = json!({
+                    "motherRef": mother,
+                    "givenOn": consent.get("givenOn").cloned().unwrap_or_else(|| json!(ctx.today())),
+                    "document": consent.get("document").cloned().unwrap_or(Value::Null),
+                });
+            }
+        }
+        for d in &decisions {
+            if let Some(r) = d.get("personRef").and_then(Value::as_str) {
+                let p = case.person(r);
+                p.decision = d.get("decision").and_then(Value::as_str).map(str::to_owned);
+                p.refusal_reason = d
+                    .get("refusalReason")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
+        }
+        case.stage = "decided".into();
+        let data = json!({
+            "caseRef": case.case_ref,
+            "requestingState": case.nationality.clone().unwrap_or_default(),
+            "decidedAt": ctx.now_str(),
+            "decisions": decisions,
+        });
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new("repatriation.decided", data)],
+        ))
+    }
+
+    fn handover(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
+        let Some(op) = case.operation.clone().filter(|_| case.stage == "scheduled") else {
+            return Err(ActionError::refused(
+                "handover_without_operation",
+                "no operation is scheduled for this case",
+            ));
+        };
+        let refs: Vec<String> = match body.get("persons").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            None => case
+                .persons
+                .iter()
+                .filter(|(_, p)| p.on_manifest)
+                .map(|(r, _)| r.clone())
+                .collect(),
+        };
+        let bad: Vec<&String> = refs
+            .iter()
+            .filter(|r| {
+                case.persons
+                    .get(*r)
+                    .is_none_or(|p| p.decision.as_deref() != Some("accepted") || !p.on_manifest)
+            })
+            .collect();
+        if !bad.is_empty() {
+            return Err(ActionError::refused(
+                "handover_without_acceptance",
+                format!("not accepted or not on the manifest: {bad:?}"),
+            ));
+        }
+        let entries: Vec<Value> = refs
+            .iter()
+            .map(|r| {
+                match case.persons[r]
+                    .accompanied_by
+                    .as_ref()
+                    .filter(|a| refs.contains(a))
+                {
+                    Some(a) => json!({"personRef": r, "accompaniedBy": a}),
+                    None => json!({"personRef": r}),
+                }
+            })
+            .collect();
+        for r in &refs {
+            case.person(r).handed_over = true;
+        }
+        let protocol_ref = str_at(body, "/protocolRef").map_or_else(
+            || format!("QAM-{}-{}", ctx.today(), case.case_ref),
+            str::to_owned,
+        );
+        case.protocol_ref = Some(protocol_ref.clone());
+        case.stage = "handed-over".into();
+        let requesting = case.nationality.clone().unwrap_or_default();
+        let data = json!({
+            "caseRef": case.case_ref,
+            "requestingState": requesting,
+            "protocolRef": protocol_ref,
+            "operationId": op.operation_id,
+            "round": op.round,
+            "handedOverAt": ctx.now_str(),
+            "place": body.get("place").cloned().unwrap_or_else(|| json!({"name": "Qamishli airport", "country": "SY", "iata": "KAC"})),
+            "handedOverBy": body.get("handedOverBy").cloned().unwrap_or_else(|| json!({"member": ctx.member.as_str(), "name": "Duty officer"})),
+            "receivedBy": body.get("receivedBy").cloned().unwrap_or_else(|| json!({"member": format!("{}.mfa", requesting.to_ascii_lowercase()), "name": "Head of delegation"})),
+            "persons": entries,
+        });
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new("handover.completed", data)],
+        ))
+    }
+}
+
+impl Role for CampRegistry {
+    fn on_message(
+        &self,
+        _ctx: &Ctx<'_>,
+        case: Option<Case>,
+        m: &Envelope,
+    ) -> Result<Option<Transition>, Refusal> {
+        match m.message_type() {
+            "repatriation.requested" => Self::requested(case, m),
+            "operation.scheduled" => Self::scheduled(case, m),
+            "handover.acknowledged" => Self::acknowledged(case, m),
+            _ => Ok(None),
+        }
+    }
+
+    fn on_action(
+        &self,
+        ctx: &Ctx<'_>,
+        case: Option<Case>,
+        action: &str,
+        body: &Value,
+    ) -> Result<Transition, ActionError> {
+        let case = case.ok_or_else(|| ActionError::NotFound("no such case".into()))?;
+        match action {
+            "decide" => Self::decide(ctx, case, body),
+            "handover" => Self::handover(ctx, case, body),
+            other => Err(ActionError::NotFound(format!(
+                "no action {other:?} (decide, handover)"
+            ))),
+        }
+    }
+
+    fn on_command(
+        &self,
+        ctx: &Ctx<'_>,
+        command: &str,
+        params: &Params,
+        body: &[u8],
+    ) -> Result<Vec<Transition>, ActionError> {
+        match command {
+            "census" => Self::census(ctx, params, body),
+            other => Err(ActionError::NotFound(format!(
+                "no command {other:?} (census)"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! The foreign ministry's part of the lifecycle.
+//!
+//! By rule: a located family of our nationality opens a case and asks our
+//! security service to verify identity; a handover protocol is checked
+//! against the manifest and acknowledged at once, with its discrepancies.
+//! By decision, through the API: which verified persons to request and in
+//! which operation round (`request-repatriation`), the operation itself
+//! (`schedule`), asking another state to carry our citizens
+//! (`request-transit`), and, as the carrying state, answering such a
+//! request (`decide-transit`). Everything else the ministry receives is
+//! recorded on the case, so it can follow each person to reintegration.
+//!
+//! Refusals (rule codes): `unknown_case`, `not_our_citizens`,
+//! `verification_not_requested`, `decision_without_request`,
+//! `handover_without_operation`, `handover_without_acceptance`,
+//! `transit_not_requested`, `person_not_in_case`.
+
+use homeward_core::Envelope;
+use homeward_ministry::read::{array_at, person_refs, str_at};
+use homeward_ministry::{ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition};
+use serde_json::{Value, json};
+
+/// The foreign-affairs role.
+#[derive(Debug, Clone, Copy)]
+pub struct ForeignAffairs;
+
+fn require_case(case: Option<Case>, message: &Envelope) -> Result<Case, Refusal> {
+    case.ok_or_else(|| {
+        Refusal::new(
+            "unknown_case",
+            format!(
+                "{} is about a case this ministry does not have",
+                message.message_type()
+            ),
+        )
+    })
+}
+
+/// Every person ref of a message must be in the case.
+fn check_persons(case: &Case, refs: &[String]) -> Result<(), Refusal> {
+    let unknown: Vec<String> = refs
+        .iter()
+        .filter(|r| !case.persons.contains_key(*r))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "person_not_in_case",
+            "the message names persons who are not in this case",
+        )
+        .persons(unknown))
+    }
+}
+
+impl ForeignAffairs {
+    fn located(
+        ctx: &Ctx<'_>,
+        case: Option<Case>,
+        m: &Envelope,
+    ) -> Result<Option<Transition>, Refusal> {
+        let data = m.data();
+        if str_at(data, "/claimedNationality") != Some(ctx.country().as_str()) {
+            return Err(Refusal::new(
+                "not_our_citizens",
+                "the family's claimed nationality is not this state's",
+            ));
+        }
+        let case_ref = str_at(data, "/caseRef").unwrap_or_default();
+        let mut case = case.unwrap_or_else(|| Case::new(case_ref));
+        case.record_located(data, &ctx.today());
+        case.camp_authority = Some(m.sender().to_string());
+        case.stage = "verification-requested".into();
+        let persons: Vec<Value> = case
+            .persons
+            .keys()
+            .map(|r| json!({"personRef": r, "methods": ["civil-registry", "dna-relative-match"]}))
+            .collect();
+        let request = json!({"caseRef": case.case_ref, "persons": persons});
+        Ok(Some(Transition::sending(
+            case,
+            vec![Outgoing::new("identity.verification.requested", request)],
+        )))
+    }
+
+    fn verified(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        if case.stage != "verification-requested" && case.stage != "verified" {
+            return Err(Refusal::new(
+                "verification_not_requested",
+                "no verification was requested for this case",
+            ));
+        }
+        check_persons(&case, &person_refs(m.data(), "/results"))?;
+        for r in array_at(m.data(), "/results") {
+            if let (Some(p), Some(outcome)) = (
+                r.get("personRef").and_then(Value::as_str),
+                r.get("outcome").and_then(Value::as_str),
+            ) {
+                case.person(p).verification = Some(outcome.to_owned());
+            }
+        }
+        case.stage = "verified".into();
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn decided(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        let refs = person_refs(m.data(), "/decisions");
+        check_persons(&case, &refs)?;
+        let unrequested: Vec<String> = refs
+            .iter()
+            .filter(|r| !case.persons[*r].requested)
+            .cloned()
+            .collect();
+        if !unrequested.is_empty() {
+            return Err(Refusal::new(
+                "decision_without_request",
+                "a decision on persons this ministry did not request",
+            )
+            .persons(unrequested));
+        }
+        for d in array_at(m.data(), "/decisions") {
+            let Some(r) = d.get("personRef").and_then(Value::as_str) else {
+                continue;
+            };
+            let p = case.person(r);
+            p.decision = d.get("decision").and_then(Value::as_str).map(str::to_owned);
+            p.refusal_reason = d
+                .get("refusalReason")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        case.stage = "decided".into();
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn handed_over(
+        ctx: &Ctx<'_>,
+        case: Option<Case>,
+        m: &Envelope,
+    ) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        let refs = person_refs(m.data(), "/persons");
+        check_persons(&case, &refs)?;
+        if case.operation.is_none() {
+            return Err(Refusal::new(
+                "handover_without_operation",
+                "no operation was scheduled for this case",
+            ));
+        }
+        let unaccepted: Vec<String> = refs
+            .iter()
+            .filter(|r| case.persons[*r].decision.as_deref() != Some("accepted"))
+            .cloned()
+            .collect();
+        if !unaccepted.is_empty() {
+            return Err(Refusal::new(
+                "handover_without_acceptance",
+                "the protocol hands over persons nobody accepted",
+            )
+            .persons(unaccepted));
+        }
+        let mut discrepancies = Vec::new();
+        for (r, p) in &case.persons {
+            if p.on_manifest && !refs.contains(r) {
+                discrepancies.push(json!({"kind": "not-handed-over", "personRef": r}));
+            }
+        }
+        for r in &refs {
+            if !case.persons[r].on_manifest {
+                discrepancies.push(json!({"kind": "not-on-manifest", "personRef": r}));
+            }
+            case.person(r).handed_over = true;
+        }
+        case.handover_message_id = Some(m.id().to_owned());
+        case.protocol_ref = str_at(m.data(), "/protocolRef").map(str::to_owned);
+        case.discrepancies = discrepancies.clone();
+        case.stage = "handed-over".into();
+        let ack = json!({
+            "caseRef": case.case_ref,
+            "campAuthority": m.sender().as_str(),
+            "handoverMessageId": m.id(),
+            "protocolRef": case.protocol_ref.clone().unwrap_or_default(),
+            "acknowledgedAt": ctx.now_str(),
+            "discrepancies": discrepancies,
+        });
+        Ok(Some(Transition::sending(
+            case,
+            vec![Outgoing::new("handover.acknowledged", ack)],
+        )))
+    }
+
+    fn transit_requested(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let data = m.data();
+        let mut case =
+            case.unwrap_or_else(|| Case::new(str_at(data, "/caseRef").unwrap_or_default()));
+        case.nationality = str_at(data, "/requestingState").map(str::to_owned);
+        case.carrier_state = str_at(data, "/carrierState").map(str::to_owned);
+        for r in person_refs(data, "/persons") {
+            case.person(&r).on_manifest = true;
+        }
+        case.stage = "transit-requested".into();
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn transit_decided(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        if case.carrier_state.as_deref() != str_at(m.data(), "/carrierState") {
+            return Err(Refusal::new(
+                "transit_not_requested",
+                "this ministry did not ask that state to carry this case",
+            ));
+        }
+        case.transit_decision = str_at(m.data(), "/decision").map(str::to_owned);
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    /// The reports of our own interior, rehabilitation and security services.
+    fn follow_up(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        let data = m.data();
+        let (list, key) = match m.message_type() {
+            "arrival.recorded"
+            | "rehabilitation.admitted"
+            | "rehabilitation.discharged"
+            | "reintegration.registered" => ("/persons", "personRef"),
+            "security.screening.completed" => ("/results", "personRef"),
+            "custody.assigned" => ("/assignments", "childRef"),
+            "documents.issued" => ("/documents", "personRef"),
+            _ => return Ok(None),
+        };
+        let refs: Vec<String> = array_at(data, list)
+            .iter()
+            .filter_map(|x| x.get(key).and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        check_persons(&case, &refs)?;
+        for item in array_at(data, list) {
+            let Some(r) = item.get(key).and_then(Value::as_str) else {
+                continue;
+            };
+            let p = case.person(r);
+            match m.message_type() {
+                "arrival.recorded" => p.arrived = true,
+                "rehabilitation.admitted" => p.admitted = true,
+                "rehabilitation.discharged" => p.discharged = true,
+                "reintegration.registered" => p.reintegrated = true,
+                "security.screening.completed" => {
+                    p.screening = item
+                        .get("outcome")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                }
+                "custody.assigned" => {
+                    p.custody = item
+                        .get("custody")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                }
+                "documents.issued" => {
+                    if let Some(k) = item.get("kind").and_then(Value::as_str) {
+                        p.documents.push(k.to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if m.message_type() == "reintegration.registered"
+            && data.get("caseClosed") == Some(&Value::Bool(true))
+        {
+            case.closed = true;
+            case.stage = "closed".into();
+        } else {
+            case.stage = m.message_type().to_owned();
+        }
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn request_repatriation(
+        ctx: &Ctx<'_>,
+        mut case: Case,
+        body: &Value,
+    ) -> Result<Transition, ActionError> {
+        let operation_id = str_at(body, "/operationId")
+            .ok_or_else(|| ActionError::Invalid("operationId is required".into()))?;
+        let round = body.get("round").and_then(Value::as_u64).unwrap_or(1);
+        let confirmed: Vec<String> = case
+            .persons
+            .iter()
+            .filter(|(_, p)| p.verification.as_deref() == Some("confirmed"))
+            .map(|(r, _)| r.clone())
+            .collect();
+        if confirmed.is_empty() {
+            return Err(ActionError::refused(
+                "no_verified_person",
+                "nobody in this case has a confirmed identity",
+            ));
+        }
+        for r in &confirmed {
+            case.person(r).requested = true;
+        }
+        case.operation = Some(homeward_ministry::case::Operation {
+            operation_id: operation_id.to_owned(),
+            round: round as u32,
+        });
+        case.stage = "requested".into();
+        let persons: Vec<Value> = confirmed.iter().map(|r| json!({"personRef": r})).collect();
+        let data = json!({
+            "caseRef": case.case_ref,
+            "campAuthority": case.camp_authority.clone().unwrap_or_default(),
+            "requestingState": ctx.country(),
+            "persons": persons,
+            "plannedOperation": {"operationId": operation_id, "round": round},
+        });
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new("repatriation.requested", data)],
+        ))
+    }
+
+    /// The accepted persons as manifest entries; a child travels with its
+    /// mother when she travels too.
+    fn manifest_entries(case: &Case) -> Vec<Value> {
+        let accepted: Vec<&String> = case
+            .persons
+            .iter()
+            .filter(|(_, p)| p.decision.as_deref() == Some("accepted"))
+            .map(|(r, _)| r)
+            .collect();
+        accepted
+            .iter()
+            .map(|r| {
+                let p = &case.persons[*r];
+                match &p.accompanied_by {
+                    Some(a) if accepted.contains(&a) => json!({"personRef": r, "accompaniedBy": a}),
+                    _ => json!({"personRef": r}),
+                }
+            })
+            .collect()
+    }
+
+    fn schedule(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
+        let entries = Self::manifest_entries(&case);
+        if entries.is_empty() {
+            return Err(ActionError::refused(
+                "no_accepted_person",
+                "the camp administration has accepted nobody in this case",
+            ));
+        }
+        let carrier = str_at(body, "/transport/carrierState")
+            .unwrap_or_default()
+            .to_owned();
+        if carrier != ctx.country() && case.transit_decision.as_deref() != Some("accepted") {
+            return Err(ActionError::refused(
+                "transit_not_agreed",
+                "another state's flight needs its accepted transit decision first",
+            ));
+        }
+        let operation_id = str_at(body, "/operationId")
+            .map(str::to_owned)
+            .or_else(|| case.operation.as_ref().map(|o| o.operation_id.clone()))
+            .ok_or_else(|| ActionError::Invalid("operationId is required".into()))?;
+        let round = body
+            .get("round")
+            .and_then(Value::as_u64)
+            .map(|r| r as u32)
+            .or_else(|| case.operation.as_ref().map(|o| o.round))
+            .unwrap_or(1);
+        for e in &entries {
+            if let Some(r) = e.get("personRef").and_then(Value::as_str) {
+                case.person(r).on_manifest = true;
+            }
+        }
+        case.operation = Some(homeward_ministry::case::Operation {
+            operation_id: operation_id.clone(),
+            round,
+        });
+        case.stage = "scheduled".into();
+        let mut data = json!({
+            "caseRef": case.case_ref,
+            "campAuthority": case.camp_authority.clone().unwrap_or_default(),
+            "manifest": {"operationId": operation_id, "round": round, "persons": entries},
+            "handoverDate": body.get("handoverDate").cloned().unwrap_or_else(|| json!(ctx.today())),
+            "handoverPoint": body.get("handoverPoint").cloned().unwrap_or_else(|| json!({"name": "Qamishli airport", "country": "SY", "iata": "KAC"})),
+            "transport": body.get("transport").cloned().unwrap_or(Value::Null),
+        });
+        if let Some(name) = body.get("operationName") {
+            data["operationName"] = name.clone();
+        }
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new("operation.scheduled", data)],
+        ))
+    }
+
+    fn request_transit(
+        ctx: &Ctx<'_>,
+        mut case: Case,
+        body: &Value,
+    ) -> Result<Transition, ActionError> {
+        let entries = Self::manifest_entries(&case);
+        if entries.is_empty() {
+            return Err(ActionError::refused(
+                "no_accepted_person",
+                "the camp administration has accepted nobody in this case",
+            ));
+        }
+        let carrier = str_at(body, "/carrierState")
+            .ok_or_else(|| ActionError::Invalid("carrierState is required".into()))?;
+        case.carrier_state = Some(carrier.to_owned());
+        case.stage = "transit-requested".into();
+        let mut data = json!({
+            "caseRef": case.case_ref,
+            "requestingState": ctx.country(),
+            "carrierState": carrier,
+            "persons": entries,
+            "disembarkation": body.get("disembarkation").cloned().unwrap_or(Value::Null),
+            "onwardTravel": "collected-by-requesting-state",
+        });
+        if let Some(op) = body.get("carrierOperation") {
+            data["carrierOperation"] = op.clone();
+        }
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new("transit.requested", data)],
+        ))
+    }
+
+    fn decide_transit(
+        ctx: &Ctx<'_>,
+        mut case: Case,
+        body: &Value,
+    ) -> Result<Transition, ActionError> {
+        if case.stage != "transit-requested"
+            || case.carrier_state.as_deref() != Some(ctx.country().as_str())
+        {
+            return Err(ActionError::refused(
+                "transit_not_requested",
+                "no transit request from another state is open for this case",
+            ));
+        }
+        let decision = str_at(body, "/decision")
+            .ok_or_else(|| ActionError::Invalid("decision is required".into()))?;
+        case.transit_decision = Some(decision.to_owned());
+        case.stage = format!("transit-{decision}");
+        let mut data = json!({
+            "caseRef": case.case_ref,
+            "requestingState": case.nationality.clone().unwrap_or_default(),
+            "carrierState": ctx.country(),
+            "decision": decision,
+        });
+        for field in ["carrierOperation", "refusalReason"] {
+            if let Some(v) = body.get(field) {
+                data[field] = v.clone();
+            }
+        }
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new("transit.decided", data)],
+        ))
+    }
+}
+
+impl Role for ForeignAffairs {
+    fn on_message(
+        &self,
+        ctx: &Ctx<'_>,
+        case: Option<Case>,
+        m: &Envelope,
+    ) -> Result<Option<Transition>, Refusal> {
+        match m.message_type() {
+            "camp.resident.located" => Self::located(ctx, case, m),
+            "identity.verification.completed" => Self::verified(case, m),
+            "repatriation.decided" => Self::decided(case, m),
+            "handover.completed" => Self::handed_over(ctx, case, m),
+            "transit.requested" => Self::transit_requested(case, m),
+            "transit.decided" => Self::transit_decided(case, m),
+            _ => Self::follow_up(case, m),
+        }
+    }
+
+    fn on_action(
+        &self,
+        ctx: &Ctx<'_>,
+        case: Option<Case>,
+        action: &str,
+        body: &Value,
+    ) -> Result<Transition, ActionError> {
+        let case = case.ok_or_else(|| ActionError::NotFound("no such case".into()))?;
+        match action {
+            "request-repatriation" => Self::request_repatriation(ctx, case, body),
+            "schedule" => Self::schedule(ctx, case, body),
+            "request-transit" => Self::request_transit(ctx, case, body),
+            "decide-transit" => Self::decide_transit(ctx, case, body),
+            other => Err(ActionError::NotFound(format!(
+                "no action {other:?} (request-repatriation, schedule, request-transit, decide-transit)"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The interior ministry's part of the lifecycle: the border, the civil
+//! registry, custody of children, documents and reintegration.
+//!
+//! It learns of a case from its foreign ministry's operation (the
+//! manifest), records arrival at the border (`arrival`: only persons on the
+//! manifest), assigns each child's custody (`custody`: a relative as
+//! guardian, the mother, or state care), issues documents (`documents`)
+//! and registers reintegration (`reintegration`) once the rehabilitation
+//! centre has discharged the person. It refuses a screening of someone who
+//! never arrived.
+//!
+//! Refusals (rule codes): `unknown_case`, `person_not_in_case`,
+//! `screening_before_arrival`.
+
+use homeward_core::Envelope;
+use homeward_ministry::read::{array_at, person_refs, str_at};
+use homeward_ministry::{ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition};
+use serde_json::{Value, json};
+
+/// The interior role.
+#[derive(Debug, Clone, Copy)]
+pub struct Interior;
+
+fn require_case(case: Option<Case>, m: &Envelope) -> Result<Case, Refusal> {
+    case.ok_or_else(|| {
+        Refusal::new(
+            "unknown_case",
+            format!(
+                "{} is about a case this ministry does not have",
+                m.message_type()
+            ),
+        )
+    })
+}
+
+fn known(case: &Case, refs: &[String]) -> Result<(), Refusal> {
+    let unknown: Vec<String> = refs
+        .iter()
+        .filter(|r| !case.persons.contains_key(*r))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "person_not_in_case",
+            "the message names persons who are not in this case",
+        )
+        .persons(unknown))
+    }
+}
+
+/// The persons an action names (strings, or objects with `key`), all of
+/// whom must satisfy `ok`.
+fn named(
+    case: &Case,
+    list: &[Value],
+    key: &str,
+    ok: impl Fn(&homeward_ministry::Person) -> bool,
+    rule: &str,
+    why: &str,
+) -> Result<Vec<String>, ActionError> {
+    let mut out = Vec::new();
+    for v in list {
+        let r = v
+            .as_str()
+            .or_else(|| v.get(key).and_then(Value::as_str))
+            .ok_or_else(|| ActionError::Invalid(format!("each entry needs {key}")))?;
+        if !case.persons.get(r).is_some_and(&ok) {
+            return Err(ActionError::refused(rule, format!("{r} {why}")));
+        }
+        out.push(r.to_owned());
+    }
+    Ok(out)
+}
+
+impl Role for Interior {
+    fn on_message(
+        &self,
+        _ctx: &Ctx<'_>,
+        case: Option<Case>,
+        m: &Envelope,
+    ) -> Result<Option<Transition>, Refusal> {
+        let data = m.data();
+        match m.message_type() {
+            "operation.scheduled" => {
+                let mut case =
+                    case.unwrap_or_else(|| Case::new(str_at(data, "/caseRef").unwrap_or_default()));
+                for e in array_at(data, "/manifest/persons") {
+                    if let Some(r) = e.get("personRef").and_then(Value::as_str) {
+                        let p = case.person(r);
+                        p.on_manifest = true;
+                        p.accompanied_by = e
+                            .get("accompaniedBy")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                    }
+                }
+                case.operation = Some(homeward_ministry::case::Operation {
+                    operation_id: str_at(data, "/manifest/operationId")
+                        .unwrap_or_default()
+                        .to_owned(),
+                    round: data
+                        .pointer("/manifest/round")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(1) as u32,
+                });
+                case.camp_authority = str_at(data, "/campAuthority").map(str::to_owned);
+                case.stage = "scheduled".into();
+                Ok(Some(Transition::quiet(case)))
+            }
+            "security.screening.completed" => {
+                let mut case = require_case(case, m)?;
+                let refs = person_refs(data, "/results");
+                known(&case, &refs)?;
+                let absent: Vec<String> = refs
+                    .iter()
+                    .filter(|r| !case.persons[*r].arrived)
+                    .cloned()
+                    .collect();
+                if !absent.is_empty() {
+                    return Err(Refusal::new(
+                        "screening_before_arrival",
+                        "a screening of persons who never arrived",
+                    )
+                    .persons(absent));
+                }
+                for r in array_at(data, "/results") {
+                    if let (Some(p), Some(o)) = (
+                        r.get("personRef").and_then(Value::as_str),
+                        r.get("outcome").and_then(Value::as_str),
+                    ) {
+                        case.person(p).screening = Some(o.to_owned());
+                    }
+                }
+                Ok(Some(Transition::quiet(case)))
+            }
+            "rehabilitation.admitted" | "rehabilitation.discharged" => {
+                let mut case = require_case(case, m)?;
+                let refs = person_refs(data, "/persons");
+                known(&case, &refs)?;
+                for r in refs {
+                    let p = case.person(&r);
+                    if m.message_type() == "rehabilitation.admitted" {
+                        p.admitted = true;
+                    } else {
+                        p.discharged = true;
+                    }
+                }
+                Ok(Some(Transition::quiet(case)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn on_action(
+        &self,
+        ctx: &Ctx<'_>,
+        case: Option<Case>,
+        action: &str,
+        body: &Value,
+    ) -> Result<Transition, ActionError> {
+        let mut case = case.ok_or_else(|| ActionError::NotFound("no such case".into()))?;
+        let op = case.operation.clone();
+        match action {
+            "arrival" => {
+                let Some(op) = op else {
+                    return Err(ActionError::refused(
+                        "arrival_without_operation",
+                        "no operation brings this case",
+                    ));
+                };
+                let refs = match body.get("persons").and_then(Value::as_array) {
+                    Some(list) => named(
+                        &case,
+                        list,
+                        "personRef",
+                        |p| p.on_manifest,
+                        "arrival_not_on_manifest",
+                        "is not on the manifest",
+                    )?,
+                    None => case
+                        .persons
+                        .iter()
+                        .filter(|(_, p)| p.on_manifest)
+                        .map(|(r, _)| r.clone())
+                        .collect(),
+                };
+                let entries: Vec<Value> = refs
+                    .iter()
+                    .map(|r| {
+                        match case.persons[r]
+                            .accompanied_by
+                            .as_ref()
+                            .filter(|a| refs.contains(a))
+                        {
+                            Some(a) => json!({"personRef": r, "accompaniedBy": a}),
+                            None => json!({"personRef": r}),
+                        }
+                    })
+                    .collect();
+                for r in &refs {
+                    case.person(r).arrived = true;
+                }
+                case.stage = "arrived".into();
+                let data = json!({
+                    "caseRef": case.case_ref,
+                    "operationId": op.operation_id,
+                    "round": op.round,
+                    "arrivedAt": ctx.now_str(),
+                    "borderPoint": body.get("borderPoint").cloned().unwrap_or_else(|| json!({"name": "Aktau airport", "country": ctx.country()})),
+                    "persons": entries,
+                });
+                Ok(Transition::sending(
+                    case,
+                    vec![Outgoing::new("arrival.recorded", data)],
+                ))
+            }
+            "custody" => {
+                let list = array_at(body, "/assignments");
+                if list.is_empty() {
+                    return Err(ActionError::Invalid("assignments are required".into()));
+                }
+                named(
+                    &case,
+                    list,
+                    "childRef",
+                    |p| p.arrived,
+                    "custody_before_arrival",
+                    "has not arrived",
+                )?;
+                let mut out = Vec::new();
+                for a in list {
+                    let mut a = a.clone();
+                    if a.get("assignedOn").is_none() {
+                        a["assignedOn"] = json!(ctx.today());
+                    }
+                    if let (Some(r), Some(c)) = (
+                        a.get("childRef").and_then(Value::as_str),
+                        a.get("custody").and_then(Value::as_str),
+                    ) {
+                        case.person(r).custody = Some(c.to_owned());
+                    }
+                    out.push(a);
+                }
+                case.stage = "custody-assigned".into();
+                let data = json!({"caseRef": case.case_ref, "assignments": out});
+                Ok(Transition::sending(
+                    case,
+                    vec![Outgoing::new("custody.assigned", data)],
+                ))
+            }
+            "documents" => {
+                let list = array_at(body, "/documents");
+                if list.is_empty() {
+                    return Err(ActionError::Invalid("documents are required".into()));
+                }
+                named(
+                    &case,
+                    list,
+                    "personRef",
+                    |p| p.arrived,
+                    "documents_before_arrival",
+                    "has not arrived",
+                )?;
+                let mut out = Vec::new();
+                for d in list {
+                    let mut d = d.clone();
+                    if d.get("issuingCountry").is_none() {
+                        d["issuingCountry"] = json!(ctx.country());
+                    }
+                    if d.get("issuedOn").is_none() {
+                        d["issuedOn"] = json!(ctx.today());
+                    }
+                    if let (Some(r), Some(k)) = (
+                        d.get("personRef").and_then(Value::as_str),
+                        d.get("kind").and_then(Value::as_str),
+                    ) {
+                        case.person(r).documents.push(k.to_owned());
+                    }
+                    out.push(d);
+                }
+                let data = json!({"caseRef": case.case_ref, "documents": out});
+                Ok(Transition::sending(
+                    case,
+                    vec![Outgoing::new("documents.issued", data)],
+                ))
+            }
+            "reintegration" => {
+                let list = array_at(body, "/persons");
+                if list.is_empty() {
+                    return Err(ActionError::Invalid("persons are required".into()));
+                }
+                named(
+                    &case,
+                    list,
+                    "personRef",
+                    |p| p.discharged,
+                    "reintegration_before_discharge",
+                    "has not been discharged from rehabilitation",
+                )?;
+                for p in list {
+                    if let Some(r) = p.get("personRef").and_then(Value::as_str) {
+                        case.person(r).reintegrated = true;
+                    }
+                }
+                let closed = body
+                    .get("caseClosed")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                case.closed = closed;
+                case.stage = if closed {
+                    "closed".into()
+                } else {
+                    "reintegrating".into()
+                };
+                let data = json!({"caseRef": case.case_ref, "registeredOn": ctx.today(), "persons": list, "caseClosed": closed});
+                Ok(Transition::sending(
+                    case,
+                    vec![Outgoing::new("reintegration.registered", data)],
+                ))
+            }
+            other => Err(ActionError::NotFound(format!(
+                "no action {other:?} (arrival, custody, documents, reintegration)"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Cases in the member's own JetStream key-value bucket, with optimistic
+//! concurrency: every write names the revision it read, and a stale write
+//! fails and is redone from the fresh state.
+
+use async_nats::jetstream::{self, kv};
+use homeward_core::{MemberId, subjects};
+use tokio::sync::watch;
+
+use crate::MinistryError;
+use crate::case::Case;
+
+/// A case as stored, with the revision a write must name.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub case: Case,
+    /// 0 when the case does not exist yet.
+    pub revision: u64,
+}
+
+/// The member's case bucket.
+#[derive(Debug, Clone)]
+pub struct CaseStore {
+    kv: kv::Store,
+    /// Bumped on every write this process makes, so the API can wait for
+    /// a change without watching the bucket.
+    changed: watch::Sender<u64>,
+}
+
+/// The outcome of a conditional write.
+#[derive(Debug)]
+pub enum Write {
+    Stored(u64),
+    /// Someone else wrote first; read again.
+    Conflict,
+}
+
+impl CaseStore {
+    /// Opens the member's bucket, creating it where the member may.
+    pub async fn open(js: &jetstream::Context, member: &MemberId) -> Result<Self, MinistryError> {
+        let name = subjects::case_bucket(member);
+        let kv = match js.get_key_value(&name).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: name.clone(),
+                    description: format!("Cases of {member}"),
+                    history: 5,
+                    storage: jetstream::stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| MinistryError::Nats(format!("case bucket {name}: {e}")))?,
+        };
+        let (changed, _) = watch::channel(0);
+        Ok(Self { kv, changed })
+    }
+
+    /// Reads a case.
+    pub async fn get(&self, case_ref: &str) -> Result<Option<Stored>, MinistryError> {
+        let entry = self.kv.entry(case_ref).await.map_err(MinistryError::nats)?;
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                let case: Case = serde_json::from_slice(&e.value)
+                    .map_err(|err| MinistryError::Corrupt(format!("case {case_ref}: {err}")))?;
+                Ok(Some(Stored {
+                    case,
+                    revision: e.revision,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes `case` if the stored revision is still `revision` (0: must
+    /// not exist yet).
+    pub async fn put(&self, case: &Case, revision: u64) -> Result<Write, MinistryError> {
+        let value = serde_json::to_vec(case).map_err(|e| MinistryError::Corrupt(e.to_string()))?;
+        let result = if revision == 0 {
+            self.kv
+                .create(&case.case_ref, value.into())
+                .await
+                .map_err(|e| {
+                    if e.kind() == kv::CreateErrorKind::AlreadyExists {
+                        None
+                    } else {
+                        Some(MinistryError::nats(e))
+                    }
+                })
+        } else {
+            self.kv
+                .update(&case.case_ref, value.into(), revision)
+                .await
+                .map_err(|e| {
+                    if e.kind() == kv::UpdateErrorKind::WrongLastRevision {
+                        None
+                    } else {
+                        Some(MinistryError::nats(e))
+                    }
+                })
+        };
+        match result {
+            Ok(rev) => {
+                self.changed.send_replace(rev);
+                Ok(Write::Stored(rev))
+            }
+            Err(None) => Ok(Write::Conflict),
+            Err(Some(e)) => Err(e),
+        }
+    }
+
+    /// Every case reference in the bucket.
+    pub async fn keys(&self) -> Result<Vec<String>, MinistryError> {
+        use futures::TryStreamExt;
+        let keys = self.kv.keys().await.map_err(MinistryError::nats)?;
+        let mut out: Vec<String> = keys.try_collect().await.map_err(MinistryError::nats)?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// A receiver that changes whenever this process writes a case.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
