@@ -1,19 +1,39 @@
 //! Appending to the shared audit chain.
 //!
-//! Several gateways append to one chain. The first record of a batch is
-//! published with `Nats-Expected-Last-Sequence` (the head we know), each
-//! following one with `Nats-Expected-Last-Msg-Id` (the record before it in
-//! the batch), so the server stores a record only if the record it chains
-//! from is the last one in the stream. If another gateway got there first,
-//! the server refuses, we read the new head and chain again. Records are
-//! deduplicated by their message id, so a redelivered submission does not
-//! add a second record for the same decision.
+//! Several gateways append to one chain, and each pipelines a batch of
+//! records. Record `i` of a batch is published with
+//! `Nats-Expected-Last-Sequence` = the head we know + `i` and (after the
+//! first) `Nats-Expected-Last-Msg-Id` = the record before it in the batch,
+//! so the server stores it only if the last record in the stream is the one
+//! it was chained to. If another gateway got there first, the server refuses
+//! the rest of the batch; we read the new head and chain again.
+//!
+//! Records are deduplicated by their message id, one per submission (within
+//! the stream's one-hour duplicate window), so a submission handled again —
+//! its gateway died, or its batch failed, after some of its records were
+//! appended but before it was acked — does not add a second record. A
+//! duplicate is dropped as done; it is not stored, so every record
+//! pipelined after it was chained to a record the stream does not hold:
+//! both guards make the server refuse those, and they are chained again to
+//! the real head in the next round.
+//!
+//! (With the message-id guard alone, a record following a duplicate of the
+//! stream's last record passed — the last message id was the duplicate's —
+//! and was stored chained to a copy that was never stored: the chain broke
+//! whenever a gateway died mid-append and its batch was redone before
+//! anything else was appended. And a redone batch resolved one duplicate
+//! per round, so one of more than 100 records failed every time it came
+//! back. `tests/gateway/restart.rs` makes both happen.)
 
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use homeward_core::audit::{AuditRecord, GENESIS};
 use homeward_core::subjects;
 
 use crate::GatewayError;
+
+/// Rounds in a row that store nothing before an append gives up (and the
+/// batch is handled again later).
+const MAX_IDLE_ROUNDS: u32 = 100;
 
 /// A record waiting to be appended.
 #[derive(Debug, Clone)]
@@ -62,21 +82,25 @@ impl AuditLog {
         Ok((last, record.hash))
     }
 
-    /// Appends `records` in order, chaining each to the one before.
+    /// Appends `records` in order, chaining each to the one before; a
+    /// record whose message id is already on the chain is dropped, as its
+    /// submission's decision is recorded already.
     pub async fn append(&mut self, mut records: Vec<PendingRecord>) -> Result<(), GatewayError> {
-        let mut attempts = 0;
+        // Rounds in a row that stored nothing: lost races with other
+        // gateways. Any progress starts the count again.
+        let mut idle_rounds = 0;
         while !records.is_empty() {
-            attempts += 1;
-            if attempts > 100 {
-                return Err(GatewayError::Audit(
-                    "could not append to the chain after 100 attempts".into(),
-                ));
+            idle_rounds += 1;
+            if idle_rounds > MAX_IDLE_ROUNDS {
+                return Err(GatewayError::Audit(format!(
+                    "could not append to the chain in {MAX_IDLE_ROUNDS} attempts in a row"
+                )));
             }
-            let (seq, hash) = match self.head.take() {
+            let (head_seq, head_hash) = match self.head.take() {
                 Some(h) => h,
                 None => self.load_head().await?,
             };
-            let mut prev_hash = hash;
+            let mut prev_hash = head_hash;
             let mut acks = Vec::with_capacity(records.len());
             let mut send_error = None;
             for i in 0..records.len() {
@@ -89,12 +113,11 @@ impl AuditLog {
                     .map_err(|e| GatewayError::Audit(e.to_string()))?;
                 let mut publish = PublishMessage::build()
                     .payload(payload.into())
-                    .message_id(&records[i].msg_id);
-                publish = if i == 0 {
-                    publish.expected_last_sequence(seq)
-                } else {
-                    publish.expected_last_message_id(&records[i - 1].msg_id)
-                };
+                    .message_id(&records[i].msg_id)
+                    .expected_last_sequence(head_seq + i as u64);
+                if i > 0 {
+                    publish = publish.expected_last_message_id(&records[i - 1].msg_id);
+                }
                 match self
                     .js
                     .send_publish(records[i].subject.clone(), publish)
@@ -107,23 +130,39 @@ impl AuditLog {
                     }
                 }
             }
-            let mut stored = 0;
-            let mut conflict = false;
-            for ack in acks {
+            let mut done = vec![false; records.len()];
+            // Whether every record so far was stored by us, in order: only
+            // then does the stream hold what the next one was chained to.
+            let mut in_order = true;
+            for (i, ack) in acks.into_iter().enumerate() {
                 match ack.await {
-                    Ok(ack) if !conflict => {
-                        stored += 1;
-                        if ack.duplicate {
-                            // Already on the chain from an earlier attempt;
-                            // what follows was chained to a copy that was
-                            // not stored, so it will be refused and redone.
-                            conflict = true;
+                    Ok(ack) if ack.duplicate => {
+                        tracing::debug!(
+                            msg_id = %records[i].msg_id,
+                            sequence = ack.sequence,
+                            "audit record already on the chain"
+                        );
+                        done[i] = true;
+                        in_order = false;
+                    }
+                    Ok(ack) => {
+                        done[i] = true;
+                        if in_order {
+                            self.head = Some((ack.sequence, records[i].record.hash.clone()));
                         } else {
-                            self.head =
-                                Some((ack.sequence, records[stored - 1].record.hash.clone()));
+                            // Both guards held although the record before
+                            // it was not ours: another gateway stored a copy
+                            // of that record at that very place, in the
+                            // moment between our publishes (two gateways on
+                            // one submission, after its ack wait ran out).
+                            // The link is broken and cannot be undone.
+                            tracing::error!(
+                                sequence = ack.sequence,
+                                msg_id = %records[i].msg_id,
+                                "audit record stored after a copy of its predecessor made by another gateway; the chain breaks here"
+                            );
                         }
                     }
-                    Ok(_) => {}
                     Err(e)
                         if matches!(
                             e.kind(),
@@ -131,9 +170,9 @@ impl AuditLog {
                                 | PublishErrorKind::WrongLastMessageId
                         ) =>
                     {
-                        conflict = true;
+                        in_order = false;
                     }
-                    Err(e) if conflict => {
+                    Err(e) if !in_order => {
                         tracing::debug!(error = %e, "audit append after a conflict");
                     }
                     Err(e) => return Err(GatewayError::nats(e)),
@@ -142,8 +181,13 @@ impl AuditLog {
             if let Some(e) = send_error {
                 return Err(GatewayError::nats(e));
             }
-            records.drain(..stored);
-            if conflict {
+            let before = records.len();
+            let mut done = done.into_iter();
+            records.retain(|_| !done.next().unwrap_or(false));
+            if records.len() < before {
+                idle_rounds = 0;
+            }
+            if !in_order {
                 self.head = None;
             }
         }

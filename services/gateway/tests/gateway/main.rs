@@ -1,6 +1,20 @@
 //! The gateway against a real nats-server: one server per test, on a free
 //! port with its own store, killed when the test ends.
+//!
+//! # Layout
+//! - `support`: set-up, reading streams, the checks every receipt passes.
+//! - `routing`: accepted messages reach exactly the members their route names.
+//! - `rejections`: every rejection code, and what each rejection leaves behind.
+//! - `duplicates`: a resent envelope is stored once and delivered once.
+//! - `audit`: the chain verifies, names tampering, and holds no personal data.
+//! - `scale`: two gateways on one work queue, 5,000 submissions.
+//! - `restart`: gateways killed mid-stream lose and duplicate nothing.
 
 mod support;
 
+mod audit;
+mod duplicates;
+mod rejections;
+mod restart;
 mod routing;
+mod scale;
