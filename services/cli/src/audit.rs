@@ -5,7 +5,15 @@ use std::process::ExitCode;
 use homeward_core::audit::verify_chain;
 use homeward_core::{client, subjects};
 
-use crate::NatsArgs;
+use crate::{NatsArgs, OperatorArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    #[command(flatten)]
+    operator: OperatorArgs,
+}
 
 /// Reads every audit record in stream order.
 pub async fn read_records(
@@ -26,8 +34,14 @@ pub async fn read_records(
     Ok(out)
 }
 
-pub async fn verify(args: NatsArgs) -> anyhow::Result<ExitCode> {
-    let nats = client::connect(&args.connection()?, None, "homeward audit verify").await?;
+pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let operator = args.operator.member()?;
+    let nats = client::connect(
+        &args.nats.connection()?,
+        Some(&operator),
+        "homeward audit verify",
+    )
+    .await?;
     let js = async_nats::jetstream::new(nats);
     let records = read_records(&js).await?;
     match verify_chain(records) {

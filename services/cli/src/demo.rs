@@ -65,6 +65,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         local.url(),
         local.server.store_dir().display()
     );
+    println!(
+        "  authorization generated from the policy: every member, the gateway and the operator connect with their own NATS key"
+    );
     let gateway = local
         .spawn_gateway(local.gateway_config("gw-demo")?)
         .await?;
@@ -180,7 +183,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let js = async_nats::jetstream::new(local.client("demo-audit").await?);
+    // Read as the operator console does, under its read-only NATS user.
+    let operator = homeward_core::MemberId::parse("homeward.operator")?;
+    let nats = homeward_core::client::connect(
+        &local.connection_as(operator.as_str())?,
+        Some(&operator),
+        "demo-audit",
+    )
+    .await?;
+    let js = async_nats::jetstream::new(nats);
     let records = crate::audit::read_records(&js).await?;
     match homeward_core::audit::verify_chain(records) {
         Ok(n) => println!(
@@ -195,8 +206,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             local.url()
         );
         println!(
-            "  cargo run -q -p homeward-cli -- watch --nats {} --from-start",
-            local.url()
+            "  cargo run -q -p homeward-cli -- watch --nats {} --nkey {} --from-start",
+            local.url(),
+            homeward_core::devkeys::nats_seed_path(local.keys_dir(), "homeward.operator").display()
         );
         println!("Ctrl-C to stop.");
         shutdown::on_signal().cancelled().await;

@@ -1,4 +1,4 @@
-//! `homeward keys generate`.
+//! `homeward keys generate`: signing keys and NATS user keys for development.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,11 +47,18 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     for (member, key) in &keys {
         println!("{member:<20} {}", key.public());
     }
+    let nats = devkeys::generate_nats(&out, &members, args.replace)?;
     println!(
         "{} keys in {} (private: never commit); public keys in {}",
         keys.len(),
         out.display(),
         out.join(devkeys::KEYRING_FILE).display()
+    );
+    println!(
+        "{} NATS user keys (one per member, and `admin`) in {}; public keys in {}",
+        nats.len(),
+        out.display(),
+        out.join(devkeys::NATS_KEYS_FILE).display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -63,7 +63,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Makes development signing keys for the policy's members.
+    /// Makes development signing keys and NATS user keys for the policy's members.
     Generate(keys::GenerateArgs),
 }
 
@@ -85,12 +85,36 @@ enum SchemasCommand {
 enum PolicyCommand {
     /// Loads and checks the policy; prints members and routes.
     Check(PolicyArgs),
+    /// Writes the NATS server's authorization from the policy: one nkey user
+    /// per member, the gateway, the operator and (if its key is listed) the
+    /// administrator, each with only its own permissions.
+    NatsConfig(policy::NatsConfigArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Walks the audit chain and names the first broken link.
-    Verify(NatsArgs),
+    Verify(audit::VerifyArgs),
+}
+
+/// Which operator identity a console command speaks for: its connection
+/// uses that identity's private inbox prefix, the only one the server lets
+/// the operator's NATS user subscribe to.
+#[derive(Debug, Clone, Args)]
+pub struct OperatorArgs {
+    /// The operator member of the policy.
+    #[arg(
+        long = "as",
+        env = "HOMEWARD_OPERATOR",
+        default_value = "homeward.operator"
+    )]
+    pub operator: String,
+}
+
+impl OperatorArgs {
+    pub fn member(&self) -> anyhow::Result<homeward_core::MemberId> {
+        Ok(homeward_core::MemberId::parse(&self.operator)?)
+    }
 }
 
 /// Where the policy and the development keys are.
@@ -115,15 +139,31 @@ pub struct NatsArgs {
         default_value = "nats://127.0.0.1:4222"
     )]
     pub nats: String,
-    /// An nkey seed file to authenticate with, if the server asks for one.
+    /// The NATS user nkey seed file to authenticate with (`homeward keys
+    /// generate` makes `dev-keys/<identity>.nats.nk`).
     #[arg(long, env = "HOMEWARD_NATS_NKEY")]
     pub nkey: Option<PathBuf>,
 }
 
 impl NatsArgs {
     pub fn connection(&self) -> anyhow::Result<homeward_core::client::Connection> {
-        let nkey_seed = match &self.nkey {
-            Some(p) => Some(std::fs::read_to_string(p)?.trim().to_owned()),
+        self.connection_or(None)
+    }
+
+    /// As [`NatsArgs::connection`], with `fallback` as the nkey seed file
+    /// when `--nkey` is not given and the file exists.
+    pub fn connection_or(
+        &self,
+        fallback: Option<&std::path::Path>,
+    ) -> anyhow::Result<homeward_core::client::Connection> {
+        let file = self.nkey.as_deref().or(fallback.filter(|p| p.is_file()));
+        let nkey_seed = match file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
             None => None,
         };
         Ok(homeward_core::client::Connection {
@@ -158,6 +198,9 @@ fn main() -> ExitCode {
             Command::Policy {
                 command: PolicyCommand::Check(args),
             } => policy::check(args),
+            Command::Policy {
+                command: PolicyCommand::NatsConfig(args),
+            } => policy::nats_config(args),
             Command::Send(args) => send::run(args).await,
             Command::Watch(args) => watch::run(args).await,
             Command::Audit {

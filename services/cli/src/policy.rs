@@ -1,11 +1,52 @@
-//! `homeward policy check`.
+//! `homeward policy check` and `homeward policy nats-config`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use homeward_core::natsauth::{self, NatsKeys};
 use homeward_core::policy::SenderRule;
-use homeward_core::{Policy, SchemaRegistry};
+use homeward_core::{Policy, SchemaRegistry, devkeys};
 
 use crate::{PolicyArgs, paths};
+
+#[derive(Debug, clap::Args)]
+pub struct NatsConfigArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// The keys folder whose `nats-users.toml` lists each identity's NATS
+    /// public key.
+    #[arg(long, default_value = paths::DEV_KEYS)]
+    keys: PathBuf,
+    /// Where to write the configuration; standard output when omitted.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Writes the server's `authorization` block for the policy.
+pub fn nats_config(args: NatsConfigArgs) -> anyhow::Result<ExitCode> {
+    let schemas = SchemaRegistry::embedded()?;
+    let policy = Policy::load(&paths::resolve(&args.policy.policy), &schemas)?;
+    let keys = NatsKeys::load(&paths::resolve(&args.keys).join(devkeys::NATS_KEYS_FILE))?;
+    let users = natsauth::users(&policy, &keys)?;
+    let text = natsauth::render(&policy.origin, &users);
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            eprintln!(
+                "wrote the authorization of {} NATS users to {} (include it in the nats-server configuration)",
+                users.len(),
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    if users.iter().any(|u| u.kind == natsauth::Kind::Admin) {
+        eprintln!(
+            "warning: the administrator user (`admin`) has every permission: for development and provisioning only"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 pub fn check(args: PolicyArgs) -> anyhow::Result<ExitCode> {
     let schemas = SchemaRegistry::embedded()?;

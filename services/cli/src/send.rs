@@ -26,7 +26,8 @@ pub struct SendArgs {
     /// The member's signing seed; default `<keys>/<member>.nk`.
     #[arg(long)]
     key: Option<PathBuf>,
-    /// The development keys folder.
+    /// The development keys folder; without `--nkey`, the member's NATS
+    /// key `<keys>/<member>.nats.nk` is used when it is there.
     #[arg(long, default_value = paths::DEV_KEYS)]
     keys: PathBuf,
     /// Seconds to wait for the receipt.
@@ -36,9 +37,10 @@ pub struct SendArgs {
 
 pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let member = MemberId::parse(&args.member)?;
+    let keys = paths::resolve(&args.keys);
     let key = match &args.key {
         Some(p) => homeward_core::SigningKey::from_file(p)?,
-        None => devkeys::load(&paths::resolve(&args.keys), &member)?,
+        None => devkeys::load(&keys, &member)?,
     };
     let text = std::fs::read_to_string(&args.file)?;
     let message: Value =
@@ -64,7 +66,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         builder = builder.causationid(c);
     }
     let nats = client::connect(
-        &args.nats.connection()?,
+        &args
+            .nats
+            .connection_or(Some(&devkeys::nats_seed_path(&keys, member.as_str())))?,
         Some(&member),
         &format!("homeward send {member}"),
     )

@@ -11,12 +11,14 @@ use futures::StreamExt;
 use homeward_core::audit::AuditRecord;
 use homeward_core::{client, shutdown, subjects};
 
-use crate::NatsArgs;
+use crate::{NatsArgs, OperatorArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
     #[command(flatten)]
     nats: NatsArgs,
+    #[command(flatten)]
+    operator: OperatorArgs,
     /// Only decisions where this member is the sender or a recipient.
     #[arg(long)]
     member: Option<String>,
@@ -85,7 +87,8 @@ pub fn line(r: &AuditRecord) -> String {
 }
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
-    let nats = client::connect(&args.nats.connection()?, None, "homeward watch").await?;
+    let operator = args.operator.member()?;
+    let nats = client::connect(&args.nats.connection()?, Some(&operator), "homeward watch").await?;
     let js = async_nats::jetstream::new(nats);
     let stream = js.get_stream(subjects::AUDIT_STREAM).await?;
     let consumer = stream

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::envelope::Envelope;
 use crate::policy::{KeyStatus, Policy};
 use crate::receipt::Receipt;
-use crate::{Error, MemberId, SigningKey, subjects};
+use crate::{Error, MemberId, SigningKey, streams, subjects};
 
 /// How to reach NATS as a member.
 #[derive(Debug, Clone)]
@@ -164,7 +164,10 @@ impl MemberClient {
             .map_err(Error::nats)
     }
 
-    /// This member's durable receipt consumer.
+    /// This member's durable receipt consumer. Under the generated server
+    /// configuration it was provisioned ahead of time and is only looked up
+    /// (`CONSUMER.INFO`); on an open development server it is created with
+    /// the same configuration if missing.
     pub async fn receipts(&self) -> Result<Receipts, Error> {
         let stream = self
             .js
@@ -174,12 +177,7 @@ impl MemberClient {
         let consumer = stream
             .get_or_create_consumer(
                 &subjects::receipt_consumer(&self.member),
-                pull::Config {
-                    durable_name: Some(subjects::receipt_consumer(&self.member)),
-                    filter_subject: subjects::receipt(&self.member),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ..Default::default()
-                },
+                streams::receipt_consumer_config(&self.member),
             )
             .await
             .map_err(Error::nats)?;
@@ -189,7 +187,8 @@ impl MemberClient {
         })
     }
 
-    /// This member's durable delivery consumer.
+    /// This member's durable delivery consumer, looked up (or, on an open
+    /// development server, created) as [`MemberClient::receipts`] does.
     pub async fn delivery_consumer(
         &self,
     ) -> Result<jetstream::consumer::Consumer<pull::Config>, Error> {
@@ -198,19 +197,10 @@ impl MemberClient {
             .get_stream_no_info(subjects::DELIVER_STREAM)
             .await
             .map_err(Error::nats)?;
-        let name = subjects::delivery_consumer(&self.member);
         stream
             .get_or_create_consumer(
-                &name,
-                pull::Config {
-                    durable_name: Some(name.clone()),
-                    filter_subject: subjects::deliver_filter(&self.member),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(30),
-                    max_deliver: 10,
-                    max_ack_pending: 1000,
-                    ..Default::default()
-                },
+                &subjects::delivery_consumer(&self.member),
+                streams::delivery_consumer_config(&self.member),
             )
             .await
             .map_err(Error::nats)

@@ -1,6 +1,12 @@
 //! Development keys: one signing seed per member in a git-ignored folder,
 //! and a keyring file with their public keys for the policy to include.
 //!
+//! Beside them, one NATS user nkey per member and one for the administrator
+//! ([`natsauth::ADMIN`]), which the server authenticates connections by:
+//! `<identity>.nats.nk` (seeds `SU…`), with their public halves in
+//! [`NATS_KEYS_FILE`] for `homeward policy nats-config`. A NATS key is never
+//! a signing key, so holding one does not give the other.
+//!
 //! This is for laptops, demos and tests only. In production each ministry
 //! makes its own key where it runs, and only the public key travels, into
 //! the policy.
@@ -12,10 +18,14 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::envelope::format_time;
+use crate::natsauth::{self, NatsKeys};
 use crate::{Error, MemberId, SigningKey};
 
 /// The keyring file's name inside the keys folder.
 pub const KEYRING_FILE: &str = "keyring.toml";
+
+/// The file of NATS public keys inside the keys folder.
+pub const NATS_KEYS_FILE: &str = "nats-users.toml";
 
 /// The seed file of `member` inside `dir`.
 pub fn seed_path(dir: &Path, member: &MemberId) -> PathBuf {
@@ -44,7 +54,9 @@ pub fn generate(
     std::fs::write(
         &readme,
         "Development signing keys for Homeward. PRIVATE: never commit, never use in production.\n\
-         Made by `homeward keys generate`; the public halves are in keyring.toml.\n",
+         Made by `homeward keys generate`: <member>.nk are signing seeds (public halves in\n\
+         keyring.toml); <identity>.nats.nk are NATS user seeds the server authenticates\n\
+         connections by (public halves in nats-users.toml).\n",
     )
     .map_err(|e| io(&readme, e))?;
     let mut keys = BTreeMap::new();
@@ -73,6 +85,75 @@ pub fn generate(
     let ring_path = dir.join(KEYRING_FILE);
     std::fs::write(&ring_path, ring).map_err(|e| io(&ring_path, e))?;
     Ok(keys)
+}
+
+/// The NATS seed file of `identity` (a member id or `admin`) inside `dir`.
+pub fn nats_seed_path(dir: &Path, identity: &str) -> PathBuf {
+    dir.join(format!("{identity}.nats.nk"))
+}
+
+/// Reads the NATS seed of `identity` from `dir`.
+pub fn load_nats_seed(dir: &Path, identity: &str) -> Result<String, Error> {
+    let path = nats_seed_path(dir, identity);
+    let seed = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let seed = seed.trim().to_owned();
+    nats_pair(&seed).map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
+    Ok(seed)
+}
+
+fn nats_pair(seed: &str) -> Result<nkeys::KeyPair, Error> {
+    if !seed.starts_with("SU") {
+        return Err(Error::Key(
+            "a NATS user seed must be an nkeys user seed starting with SU".into(),
+        ));
+    }
+    nkeys::KeyPair::from_seed(seed).map_err(|e| Error::Key(format!("bad NATS seed: {e}")))
+}
+
+/// Makes a NATS user seed for each member and the administrator that has
+/// none in `dir` (or for all, with `replace`), and rewrites
+/// [`NATS_KEYS_FILE`] with their public keys. Returns the seeds by identity.
+pub fn generate_nats(
+    dir: &Path,
+    members: &[MemberId],
+    replace: bool,
+) -> Result<BTreeMap<String, String>, Error> {
+    let io = |path: &Path, e: std::io::Error| Error::Io {
+        path: path.to_owned(),
+        source: e,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut seeds = BTreeMap::new();
+    let mut publics = NatsKeys::default();
+    let identities = members
+        .iter()
+        .map(MemberId::as_str)
+        .chain([natsauth::ADMIN]);
+    for identity in identities {
+        let path = nats_seed_path(dir, identity);
+        let seed = if !replace && path.exists() {
+            load_nats_seed(dir, identity)?
+        } else {
+            let seed = nkeys::KeyPair::new_user()
+                .seed()
+                .map_err(|e| Error::Key(format!("making a NATS seed: {e}")))?;
+            write_secret(&path, &seed).map_err(|e| io(&path, e))?;
+            seed
+        };
+        publics.insert(identity, &nats_pair(&seed)?.public_key())?;
+        seeds.insert(identity.to_owned(), seed);
+    }
+    let text = format!(
+        "# Public halves of the development NATS user keys in this folder (<identity>.nats.nk).\n\
+         # Made by `homeward keys generate`; read by `homeward policy nats-config`.\n{}",
+        publics.to_toml()
+    );
+    let path = dir.join(NATS_KEYS_FILE);
+    std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+    Ok(seeds)
 }
 
 fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {

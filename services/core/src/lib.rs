@@ -19,6 +19,7 @@
 //! - [`audit`]: the hash-chained audit record and its verification.
 //! - [`client`]: the member client: submit, await receipts, consume deliveries.
 //! - [`devkeys`]: development keys in a git-ignored folder.
+//! - [`natsauth`]: the NATS server's users and permissions, from the policy.
 //! - [`natsd`]: finding, checking and starting the pinned `nats-server`.
 //! - [`settings`], [`telemetry`], [`shutdown`]: config, tracing, stopping.
 
@@ -30,6 +31,7 @@ pub mod envelope;
 pub mod json;
 pub mod keys;
 pub mod member;
+pub mod natsauth;
 pub mod natsd;
 pub mod policy;
 pub mod receipt;

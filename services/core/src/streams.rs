@@ -18,13 +18,25 @@
 //! Submissions may be up to 1 MiB in the stream so that an oversized
 //! envelope still reaches the gateway and is rejected on the record as
 //! `too_large`, rather than failing silently at the sender.
+//!
+//! Each member's durable consumers (`deliver_<member>` on `HW_DELIVER`,
+//! `receipt_<member>` on `HW_RECEIPTS`) and its case bucket
+//! (`hw_cases_<member>`) are made ahead of time by a privileged identity
+//! with [`provision_members`]: under the server configuration that
+//! [`crate::natsauth`] generates, a member may use them but may not create a
+//! consumer or a stream itself. The configurations here are the ones the
+//! member client asks for, so a client on an open development server makes
+//! exactly what provisioning would have made.
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, consumer::pull, kv, stream};
+use futures::StreamExt;
 
-use crate::Error;
+use crate::member::MemberId;
+use crate::policy::Policy;
 use crate::subjects::*;
+use crate::{Error, natsauth};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 /// The largest submission the stream takes; the gateway enforces 64 KiB.
@@ -137,4 +149,123 @@ pub async fn seen_bucket(js: &jetstream::Context, replicas: usize) -> Result<kv:
             .await
             .map_err(|_| Error::Nats(format!("creating bucket {SEEN_BUCKET}: {e}"))),
     }
+}
+
+/// A member's durable consumer of its deliveries: explicit acks, redelivered
+/// after 30 s, at most 10 times.
+pub fn delivery_consumer_config(member: &MemberId) -> pull::Config {
+    let name = delivery_consumer(member);
+    pull::Config {
+        durable_name: Some(name),
+        filter_subject: deliver_filter(member),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_deliver: 10,
+        max_ack_pending: 1000,
+        ..Default::default()
+    }
+}
+
+/// A member's durable consumer of its receipts.
+pub fn receipt_consumer_config(member: &MemberId) -> pull::Config {
+    pull::Config {
+        durable_name: Some(receipt_consumer(member)),
+        filter_subject: receipt(member),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ..Default::default()
+    }
+}
+
+/// A member's case bucket: a few revisions per case, for optimistic
+/// concurrency and a short look back.
+pub fn case_bucket_config(member: &MemberId, replicas: usize) -> kv::Config {
+    kv::Config {
+        bucket: case_bucket(member),
+        description: format!("Cases of {member}"),
+        history: 5,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}
+
+/// Makes every member's durable delivery and receipt consumers and its case
+/// bucket, for each policy member that sends and receives (not the gateway
+/// or operator roles). Run it as an identity that may create consumers and
+/// streams, after [`ensure`]. Consumers are created or updated to the
+/// configurations above; an existing bucket is left as it is. Idempotent.
+pub async fn provision_members(
+    js: &jetstream::Context,
+    policy: &Policy,
+    replicas: usize,
+) -> Result<(), Error> {
+    let deliver = js
+        .get_stream_no_info(DELIVER_STREAM)
+        .await
+        .map_err(|e| Error::Nats(format!("stream {DELIVER_STREAM}: {e}")))?;
+    let receipts = js
+        .get_stream_no_info(RECEIPTS_STREAM)
+        .await
+        .map_err(|e| Error::Nats(format!("stream {RECEIPTS_STREAM}: {e}")))?;
+    for member in policy.members() {
+        if natsauth::Kind::of(member.role) != natsauth::Kind::Member {
+            continue;
+        }
+        let id = &member.id;
+        for (stream, config) in [
+            (&deliver, delivery_consumer_config(id)),
+            (&receipts, receipt_consumer_config(id)),
+        ] {
+            let name = config.durable_name.clone().unwrap_or_default();
+            stream
+                .create_consumer(config)
+                .await
+                .map_err(|e| Error::Nats(format!("provisioning consumer {name} of {id}: {e}")))?;
+        }
+        let bucket = case_bucket(id);
+        if js.get_key_value(&bucket).await.is_err()
+            && let Err(e) = js.create_key_value(case_bucket_config(id, replicas)).await
+            && js.get_key_value(&bucket).await.is_err()
+        {
+            return Err(Error::Nats(format!(
+                "provisioning bucket {bucket} of {id}: {e}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The keys of a key-value bucket that hold a value, sorted.
+///
+/// `kv::Store::keys` makes a consumer on the bucket's stream, which no
+/// member may do under the generated server permissions; this reads the
+/// stream's subjects instead (`STREAM.INFO` with a subject filter) and
+/// drops keys whose last entry is a delete or purge marker (`DIRECT.GET`
+/// per key), so a member can list its own case bucket.
+pub async fn bucket_keys(store: &kv::Store) -> Result<Vec<String>, Error> {
+    let mut subjects = store
+        .stream
+        .info_with_subjects(format!("{}>", store.prefix))
+        .await
+        .map_err(|e| Error::Nats(format!("listing bucket {}: {e}", store.name)))?;
+    let mut keys = Vec::new();
+    while let Some(subject) = subjects.next().await {
+        let (subject, _) =
+            subject.map_err(|e| Error::Nats(format!("listing bucket {}: {e}", store.name)))?;
+        if let Some(key) = subject.strip_prefix(store.prefix.as_str()) {
+            keys.push(key.to_owned());
+        }
+    }
+    let mut live = Vec::with_capacity(keys.len());
+    for key in keys {
+        let entry = store
+            .entry(key.as_str())
+            .await
+            .map_err(|e| Error::Nats(format!("reading {key} in bucket {}: {e}", store.name)))?;
+        if entry.is_some_and(|e| e.operation == kv::Operation::Put) {
+            live.push(key);
+        }
+    }
+    live.sort();
+    Ok(live)
 }

@@ -1,6 +1,13 @@
 //! A whole Homeward on one machine: an embedded nats-server, development
 //! keys for every member of a policy, and gateways as tasks.
 //!
+//! The server runs under the authorization generated from the policy
+//! ([`homeward_core::natsauth`]): every member, the gateway and the operator
+//! connect with their own NATS nkey and get only their own permissions, and
+//! the administrator identity creates the streams and provisions each
+//! member's consumers and case bucket before anyone else connects. So the
+//! permissions are exercised by everything that runs on a `Local`.
+//!
 //! `homeward demo`, the integration tests and the benchmarks all stand on
 //! this, so what the demo shows is what the tests check.
 
@@ -10,7 +17,9 @@ use std::sync::Arc;
 
 use homeward_core::client::{self, Connection, MemberClient};
 use homeward_core::natsd::{NatsServer, ServerOptions};
-use homeward_core::{Error, MemberId, Policy, SchemaRegistry, SigningKey, devkeys};
+use homeward_core::{
+    Error, MemberId, Policy, SchemaRegistry, SigningKey, devkeys, natsauth, streams,
+};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -60,12 +69,16 @@ pub struct Local {
     pub schemas: Arc<SchemaRegistry>,
     pub policy: Arc<Policy>,
     keys: BTreeMap<MemberId, String>,
+    /// NATS user seeds by identity (member id or `admin`).
+    nats_seeds: BTreeMap<String, String>,
     keys_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
 
 impl Local {
-    /// Starts the server, makes (or reuses) keys and loads the policy.
+    /// Makes (or reuses) signing and NATS keys, loads the policy, starts the
+    /// server under the authorization generated from it, and, as the
+    /// administrator, creates the streams and provisions every member.
     pub async fn start(options: LocalOptions) -> Result<Self, Error> {
         let schemas = Arc::new(SchemaRegistry::embedded()?);
         let policy_path = options.policy.clone().unwrap_or_else(demo_policy_path);
@@ -86,20 +99,33 @@ impl Local {
         let members = Policy::member_ids(&policy_path)?;
         let made = devkeys::generate(&keys_dir, &members, false)?;
         let keys = made.into_iter().map(|(m, k)| (m, k.seed())).collect();
+        let nats_seeds = devkeys::generate_nats(&keys_dir, &members, false)?;
         let policy = Arc::new(Policy::load_replacing_keyrings(
             &policy_path,
             &[keys_dir.join(devkeys::KEYRING_FILE)],
             &schemas,
         )?);
-        let server = NatsServer::start(options.server.clone())?;
-        Ok(Self {
+        let nats_keys = natsauth::NatsKeys::load(&keys_dir.join(devkeys::NATS_KEYS_FILE))?;
+        let mut server_options = options.server.clone();
+        server_options.extra_config = format!(
+            "{}\n{}",
+            server_options.extra_config,
+            natsauth::server_config(&policy, &nats_keys)?
+        );
+        let server = NatsServer::start(server_options)?;
+        let local = Self {
             server,
             schemas,
             policy,
             keys,
+            nats_seeds,
             keys_dir,
             _temp: temp,
-        })
+        };
+        let admin = async_nats::jetstream::new(local.client("homeward-provisioning").await?);
+        streams::ensure(&admin, 1).await?;
+        streams::provision_members(&admin, &local.policy, 1).await?;
+        Ok(local)
     }
 
     pub fn url(&self) -> String {
@@ -120,24 +146,44 @@ impl Local {
         SigningKey::from_seed(seed)
     }
 
-    /// The connection settings for clients.
+    /// The NATS user seed of `identity`: a member id, or
+    /// [`natsauth::ADMIN`].
+    pub fn nats_seed(&self, identity: &str) -> Result<String, Error> {
+        self.nats_seeds
+            .get(identity)
+            .cloned()
+            .ok_or_else(|| Error::Key(format!("{identity} has no NATS key in this deployment")))
+    }
+
+    /// The connection settings of one identity: a member id, or
+    /// [`natsauth::ADMIN`].
+    pub fn connection_as(&self, identity: &str) -> Result<Connection, Error> {
+        Ok(Connection {
+            url: self.url(),
+            nkey_seed: Some(self.nats_seed(identity)?),
+        })
+    }
+
+    /// The administrator's connection settings: every permission, for
+    /// tests, tools and benchmarks that look at everything.
     pub fn connection(&self) -> Connection {
         Connection {
             url: self.url(),
-            nkey_seed: None,
+            nkey_seed: self.nats_seeds.get(natsauth::ADMIN).cloned(),
         }
     }
 
-    /// A plain client (operators, tests).
+    /// A client connected as the administrator (tests read streams with it).
     pub async fn client(&self, name: &str) -> Result<async_nats::Client, Error> {
         client::connect(&self.connection(), None, name).await
     }
 
-    /// A member's client, holding its key and the policy.
+    /// A member's client, connected with its own NATS key, holding its
+    /// signing key and the policy.
     pub async fn member(&self, member: &str) -> Result<MemberClient, Error> {
         let id = MemberId::parse(member)?;
         let key = self.key(member)?;
-        let nats = client::connect(&self.connection(), Some(&id), member).await?;
+        let nats = client::connect(&self.connection_as(member)?, Some(&id), member).await?;
         Ok(MemberClient::new(nats, id, key, Some(self.policy.clone())))
     }
 
@@ -150,10 +196,10 @@ impl Local {
         Ok(config)
     }
 
-    /// Starts a gateway on its own connection.
+    /// Starts a gateway on its own connection, as the gateway's NATS user.
     pub async fn spawn_gateway(&self, config: GatewayConfig) -> Result<GatewayTask, GatewayError> {
-        let nats =
-            client::connect(&self.connection(), Some(&config.member), &config.instance).await?;
+        let connection = self.connection_as(config.member.as_str())?;
+        let nats = client::connect(&connection, Some(&config.member), &config.instance).await?;
         let gateway =
             Gateway::start(nats, config, self.schemas.clone(), self.policy.clone()).await?;
         let stop = CancellationToken::new();

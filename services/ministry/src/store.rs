@@ -110,11 +110,10 @@ impl CaseStore {
 
     /// Every case reference in the bucket.
     pub async fn keys(&self) -> Result<Vec<String>, MinistryError> {
-        use futures::TryStreamExt;
-        let keys = self.kv.keys().await.map_err(MinistryError::nats)?;
-        let mut out: Vec<String> = keys.try_collect().await.map_err(MinistryError::nats)?;
-        out.sort();
-        Ok(out)
+        // Not `kv.keys()`: it makes a consumer, which members may not.
+        homeward_core::streams::bucket_keys(&self.kv)
+            .await
+            .map_err(MinistryError::nats)
     }
 
     /// A receiver that changes whenever this process writes a case.

@@ -163,3 +163,70 @@ fn policy_check_lists_each_problem_and_fails() {
     );
     assert!(t.contains("sender \"kz.nobody\" is not a member"), "{t}");
 }
+
+#[test]
+fn policy_nats_config_gives_each_identity_its_nkey_and_only_its_own_subjects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (policy, keys) = policy_with_keys(dir.path());
+    let seed = std::fs::read_to_string(keys.join("kz.mfa.nats.nk")).expect("NATS seed written");
+    assert!(seed.starts_with("SU"), "a NATS user seed");
+    assert_ne!(
+        seed,
+        std::fs::read_to_string(keys.join("kz.mfa.nk")).expect("signing seed"),
+        "the NATS key is not the signing key"
+    );
+    let out_file = dir.path().join("auth.conf");
+    let out = homeward(&[
+        "policy",
+        "nats-config",
+        "--policy",
+        policy.to_str().expect("path"),
+        "--keys",
+        keys.to_str().expect("path"),
+        "--out",
+        out_file.to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let config = std::fs::read_to_string(&out_file).expect("config written");
+    let publics = std::fs::read_to_string(keys.join("nats-users.toml")).expect("NATS keys");
+    let nkeys: Vec<&str> = publics
+        .lines()
+        .filter_map(|l| l.split_once(" = \""))
+        .map(|(_, v)| v.trim_end_matches('"'))
+        .collect();
+    // Every member of the policy and the administrator.
+    let members = std::fs::read_to_string(&policy)
+        .expect("policy")
+        .matches("[[member]]")
+        .count();
+    assert_eq!(nkeys.len(), members + 1, "{publics}");
+    for nkey in &nkeys {
+        assert!(
+            config.contains(&format!("nkey: \"{nkey}\"")),
+            "{nkey} missing"
+        );
+    }
+    assert!(config.starts_with("# NATS authorization"), "{config}");
+    assert!(config.contains("authorization {"), "{config}");
+    for absent in [
+        "password:",
+        "user:",
+        "token:",
+        "no_auth_user",
+        "\"_INBOX.>\"",
+    ] {
+        assert!(!config.contains(absent), "{absent} in {config}");
+    }
+    for present in [
+        "# kz.mfa (member)",
+        "\"hw.submit.kz.mfa\"",
+        "\"_INBOX_kz_mfa.>\"",
+        "# homeward.gateway (gateway)",
+        "\"_INBOX_homeward_gateway.>\"",
+        "# homeward.operator (operator)",
+        "# admin (administrator)",
+    ] {
+        assert!(config.contains(present), "{present} missing from {config}");
+    }
+    assert!(text(&out).contains("development and provisioning only"));
+}

@@ -68,7 +68,23 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("not_permitted"), "{}", text(&out));
 
-    let out = run(&["watch", "--nats", &url, "--from-start", "--limit", "2"]).await;
+    // The operator console reads under its own, read-only NATS user.
+    let operator_nkey = local
+        .keys_dir()
+        .join("homeward.operator.nats.nk")
+        .display()
+        .to_string();
+    let out = run(&[
+        "watch",
+        "--nats",
+        &url,
+        "--nkey",
+        &operator_nkey,
+        "--from-start",
+        "--limit",
+        "2",
+    ])
+    .await;
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(
@@ -86,6 +102,8 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         "watch",
         "--nats",
         &url,
+        "--nkey",
+        &operator_nkey,
         "--from-start",
         "--rejected",
         "--limit",
@@ -99,7 +117,7 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
     );
     assert!(!text(&out).contains("accepted"), "{}", text(&out));
 
-    let out = run(&["audit", "verify", "--nats", &url]).await;
+    let out = run(&["audit", "verify", "--nats", &url, "--nkey", &operator_nkey]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("audit chain intact: 2 records"),

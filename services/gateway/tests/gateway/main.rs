@@ -9,11 +9,13 @@
 //! - `audit`: the chain verifies, names tampering, and holds no personal data.
 //! - `scale`: two gateways on one work queue, 5,000 submissions.
 //! - `restart`: gateways killed mid-stream lose and duplicate nothing.
+//! - `permissions`: each identity's forbidden actions fail on the server.
 
 mod support;
 
 mod audit;
 mod duplicates;
+mod permissions;
 mod rejections;
 mod restart;
 mod routing;
