@@ -163,12 +163,15 @@ impl CampRegistry {
 
     fn acknowledged(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
-        if case.handover_message_id.as_deref() != str_at(m.data(), "/handoverMessageId") {
+        if case.protocol_ref.is_none()
+            || case.protocol_ref.as_deref() != str_at(m.data(), "/protocolRef")
+        {
             return Err(Refusal::new(
                 "acknowledgement_without_handover",
-                "no handover with that message id was made for this case",
+                "no handover with that protocol was made for this case",
             ));
         }
+        case.handover_message_id = str_at(m.data(), "/handoverMessageId").map(str::to_owned);
         case.discrepancies = array_at(m.data(), "/discrepancies").to_vec();
         case.stage = "acknowledged".into();
         case.closed = true;

@@ -14,7 +14,7 @@ pub struct Api {
 }
 
 /// How long the replay waits for one step to show at a service.
-pub const STEP_TIMEOUT: Duration = Duration::from_secs(120);
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Api {
     pub fn new(world: &World) -> anyhow::Result<Self> {
@@ -82,6 +82,7 @@ impl Api {
     ) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         let mut after: Option<u64> = None;
+        let mut last = Value::Null;
         loop {
             let mut url = format!("{}/cases/{case_ref}", self.base(member)?);
             if let Some(rev) = after {
@@ -96,10 +97,19 @@ impl Api {
                 if ready(&case) {
                     return Ok(case);
                 }
+                last = case;
                 after = body.get("revision").and_then(Value::as_u64);
             }
             if tokio::time::Instant::now() >= deadline {
-                anyhow::bail!("{member} never showed {what} for {case_ref}");
+                let events: Vec<&Value> = last["events"]
+                    .as_array()
+                    .map(|e| e.iter().rev().take(4).collect())
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "{member} never showed {what} for {case_ref}: stage {}, refusals {}, last events {events:?}",
+                    last["stage"],
+                    last["refusalsReceived"]
+                );
             }
         }
     }

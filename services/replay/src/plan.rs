@@ -8,8 +8,10 @@ use crate::replay::{FamilyPlan, PersonPlan};
 /// The camp administration holding every family of the scenario.
 pub const CAMP_AUTHORITY: &str = "aanes.camps";
 
-/// The date the camp registered the families (the census is as of then).
-pub const REGISTERED_ON: &str = "2019-01-10";
+/// The date the census is as of. Who counts as a child is decided on this
+/// date by every service; the scenario's figures count children on the
+/// same day (`homeward_scenario::population::AGE_REFERENCE`).
+pub const REGISTERED_ON: &str = "2019-05-01";
 
 /// The census, as (camp administration, command with its parameters, CSV).
 pub fn census(population: &Population) -> Vec<(String, Vec<u8>)> {
