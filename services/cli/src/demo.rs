@@ -1,64 +1,50 @@
-//! `homeward demo`: Homeward on an embedded nats-server, with a sample flow.
+//! `homeward demo`: all of Homeward on an embedded nats-server.
 //!
-//! Starts the pinned nats-server on a free port with its own store, makes
-//! development keys for every member of the demo policy, starts a gateway
-//! and the recipients' consumers, and walks one synthetic Kazakh family from
-//! the camp to its handover, printing each decision and each verified
-//! delivery. A forged message shows a rejection. Without `--once` it keeps
+//! Starts the pinned nats-server on a free port with its own store, under
+//! the authorization generated from the demo policy; makes development keys
+//! for every member; starts the gateway and a ministry service for every
+//! member (camp administrations, the foreign, security, interior and
+//! rehabilitation services of five states); shows a forged message being
+//! rejected; then replays Kazakhstan's operation Zhusan (three rounds),
+//! Uzbekistan's Mehr-1 and one Kazakh family carried on Tajikistan's flight
+//! through the services' APIs, with progress; prints one family's timeline
+//! and the report; and verifies the audit chain. Without `--once` it keeps
 //! running so operators can follow with `homeward watch`.
 
-use std::collections::BTreeSet;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use homeward_core::client::{Delivery, HandlerError};
 use homeward_core::envelope::{Envelope, EnvelopeBuilder};
-use homeward_core::receipt::Decision;
-use homeward_core::schema::embedded_examples;
-use homeward_core::{MemberId, shutdown};
+use homeward_core::schema::{embedded_examples, message_schema_id};
+use homeward_core::{MemberId, client, shutdown};
 use homeward_gateway::local::{Local, LocalOptions};
+use homeward_replay::api::Api;
+use homeward_replay::replay::{self, Progress};
+use homeward_replay::report::Report;
+use homeward_replay::world::World;
+use homeward_replay::{plan, replay::import_census};
+use homeward_scenario::population::Population;
 use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-/// The sample family's case, present in the examples of every step.
-const CASE: &str = "HOL-P5-000123";
-
-/// The steps of the sample flow, in lifecycle order.
-const STEPS: [&str; 8] = [
-    "camp.resident.located",
-    "identity.verification.requested",
-    "identity.verification.completed",
-    "repatriation.requested",
-    "repatriation.decided",
-    "operation.scheduled",
-    "handover.completed",
-    "handover.acknowledged",
-];
-
-const WAIT: Duration = Duration::from_secs(30);
+use crate::progress::bar;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Exit after the sample flow instead of running until Ctrl-C.
+    /// Exit after the report instead of running until Ctrl-C.
     #[arg(long)]
     once: bool,
-}
-
-/// The example of `kind` about the sample family.
-fn step_example(kind: &str) -> anyhow::Result<Value> {
-    embedded_examples(kind)
-        .into_iter()
-        .map(|(_, text)| serde_json::from_str::<Value>(&text))
-        .filter_map(Result::ok)
-        .find(|v| v["subject"] == CASE)
-        .ok_or_else(|| anyhow::anyhow!("no example of {kind} for case {CASE}"))
+    /// The seed of the synthetic population.
+    #[arg(long, default_value_t = 2019)]
+    seed: u64,
+    /// Families moving through the lifecycle at once.
+    #[arg(long, default_value_t = 12)]
+    concurrency: usize,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    println!(
-        "Homeward demo: starting an embedded nats-server, keys for every member, and a gateway"
-    );
+    println!("Homeward demo: an embedded nats-server, the gateway and every ministry service");
     let local = Local::start(LocalOptions::default()).await?;
     println!(
         "  nats-server {}  (store {})",
@@ -66,141 +52,148 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         local.server.store_dir().display()
     );
     println!(
-        "  authorization generated from the policy: every member, the gateway and the operator connect with their own NATS key"
+        "  authorization generated from the policy: each member, the gateway and the operator has its own NATS key"
     );
-    let gateway = local
-        .spawn_gateway(local.gateway_config("gw-demo")?)
-        .await?;
-
-    // Every member the flow reaches runs a consumer that verifies and reports.
-    let stop = CancellationToken::new();
-    let (tx, mut rx) = mpsc::unbounded_channel::<(String, String, String)>();
-    let mut consumers = Vec::new();
-    for member in [
-        "kz.mfa",
-        "kz.security",
-        "kz.interior",
-        "kz.rehab",
-        "aanes.camps",
-    ] {
-        let client = local.member(member).await?;
-        let tx = tx.clone();
-        let stop = stop.clone();
-        consumers.push(tokio::spawn(async move {
-            let me = client.member().to_string();
-            client
-                .run_deliveries(stop, move |d: Delivery| {
-                    let _ = tx.send((
-                        me.clone(),
-                        d.envelope.message_type().to_owned(),
-                        d.envelope.id().to_owned(),
-                    ));
-                    async { Ok::<(), HandlerError>(()) }
-                })
-                .await
-        }));
-    }
-
-    println!("\nOne family ({CASE}, synthetic), from the camp to the handover:");
-    let mut previous: Option<String> = None;
-    let mut accepted = 0;
-    for kind in STEPS {
-        let example = step_example(kind)?;
-        let sender = MemberId::from_source(example["source"].as_str().unwrap_or_default())?;
-        let client = local.member(sender.as_str()).await?;
-        let mut builder = EnvelopeBuilder::new(
-            kind,
-            example["dataschema"].as_str().unwrap_or_default(),
-            example["data"].clone(),
-        )
-        .subject(CASE);
-        if let Some(p) = &previous {
-            builder = builder.causationid(p.clone());
+    let world = World::start(&local).await?;
+    println!(
+        "  {} ministry services running, each with its HTTP API:",
+        world.apis.len()
+    );
+    for (member, addr) in &world.apis {
+        if ["aanes", "iq", "kz", "tj"].contains(&member.party()) {
+            println!("    {:<14} http://{addr}", member.as_str());
         }
-        let envelope = client.sign(builder)?;
-        let mut receipts = client.receipts().await?;
-        client.submit(&envelope).await?;
-        let (_, receipt) = receipts.wait_for(envelope.id(), WAIT).await?;
-        match receipt.decision {
-            Decision::Accepted => {
-                accepted += 1;
-                println!(
-                    "  {:<12} {kind:<32} accepted → {}",
-                    sender.as_str(),
-                    receipt.recipients.join(", ")
-                );
-                let mut waiting: BTreeSet<String> = receipt.recipients.iter().cloned().collect();
-                let deadline = tokio::time::Instant::now() + WAIT;
-                while !waiting.is_empty() {
-                    let Ok(Some((member, _, id))) =
-                        tokio::time::timeout_at(deadline, rx.recv()).await
-                    else {
-                        anyhow::bail!(
-                            "deliveries of {kind} did not all arrive: {waiting:?} still waiting"
-                        );
-                    };
-                    if id == envelope.id() && waiting.remove(&member) {
-                        println!(
-                            "  {:<12} {:<32}   ↳ {member} received it, signature verified",
-                            "", ""
-                        );
-                    }
-                }
-            }
-            Decision::Rejected => {
-                println!(
-                    "  {:<12} {kind:<32} REJECTED {:?}",
-                    sender.as_str(),
-                    receipt.codes()
-                );
-                anyhow::bail!("the sample flow was rejected at {kind}");
-            }
-        }
-        previous = Some(envelope.id().to_owned());
     }
+    println!("    … and the services of uz, kg, tm and icrc");
+    let api = Api::new(&world)?;
 
-    println!("\nA forged message: the located family's data changed after signing:");
+    println!("\nA forged message (the data changed after signing) is rejected:");
     let camps = local.member("aanes.camps").await?;
-    let example = step_example("camp.resident.located")?;
+    let (_, text) = embedded_examples("camp.resident.located")
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no example of camp.resident.located"))?;
+    let example: Value = serde_json::from_str(&text)?;
     let genuine = camps.sign(
         EnvelopeBuilder::new(
             "camp.resident.located",
-            example["dataschema"].as_str().unwrap_or_default(),
+            &message_schema_id("camp.resident.located", 1),
             example["data"].clone(),
         )
-        .subject(CASE),
+        .subject(example["subject"].as_str().unwrap_or_default()),
     )?;
     let mut forged = genuine.to_value();
     forged["data"]["claimedNationality"] = Value::from("UZ");
     let forged = Envelope::from_value(forged)?;
-    let mut receipts = camps.receipts().await?;
     camps.submit(&forged).await?;
-    let (_, receipt) = receipts.wait_for(forged.id(), WAIT).await?;
-    for reason in &receipt.reasons {
+    // The camp registry's own service reads aanes.camps' receipts, so look
+    // at the decision as an operator does: on the audit record.
+    let operator = MemberId::parse("homeward.operator")?;
+    let operator_js = async_nats::jetstream::new(
+        client::connect(
+            &local.connection_as(operator.as_str())?,
+            Some(&operator),
+            "demo-operator",
+        )
+        .await?,
+    );
+    let record = wait_for_audit(&operator_js, forged.id()).await?;
+    println!(
+        "  aanes.camps  camp.resident.located  {} {}",
+        record.decision.to_uppercase(),
+        record.codes.join(",")
+    );
+
+    let population = Population::generate(args.seed);
+    let plans = plan::plans(&population);
+    let people: usize = plans.iter().map(|p| p.persons.len()).sum();
+    println!(
+        "\nThe scenario (seed {}): Zhusan rounds 1–3, Mehr-1 and a transit family: {} families, {people} people, all synthetic",
+        args.seed,
+        plans.len()
+    );
+    let progress = Arc::new(Progress::default());
+    println!("  importing the camp census into aanes.camps");
+    let ticker = bar(
+        progress.clone(),
+        |p| {
+            (
+                p.imported.load(Ordering::Relaxed),
+                p.to_import.load(Ordering::Relaxed),
+            )
+        },
+        "families sent",
+    );
+    let imported = import_census(
+        &api,
+        plan::CAMP_AUTHORITY,
+        population.census_csv().as_bytes(),
+        plan::REGISTERED_ON,
+        &progress,
+    )
+    .await;
+    ticker.finish().await;
+    imported?;
+    println!(
+        "  every family through identity, release, operation, handover, arrival, rehabilitation, screening, custody, documents and reintegration"
+    );
+    let ticker = bar(
+        progress.clone(),
+        |p| {
+            (
+                p.done.load(Ordering::Relaxed),
+                p.total.load(Ordering::Relaxed),
+            )
+        },
+        "families done",
+    );
+    let started = std::time::Instant::now();
+    let result = replay::run(
+        &api,
+        Vec::new(),
+        plan::REGISTERED_ON,
+        plans.clone(),
+        args.concurrency,
+        progress.clone(),
+    )
+    .await;
+    ticker.finish().await;
+    result?;
+    println!("  done in {:.1} s", started.elapsed().as_secs_f64());
+
+    if let Some(transit) = plans.iter().find(|p| p.carrier.is_some()) {
         println!(
-            "  aanes.camps  camp.resident.located             REJECTED {}: {}",
-            reason.code, reason.message
+            "\nThe transit family {} as kz.mfa recorded it (one line per step):",
+            transit.case_ref
         );
+        let case = api
+            .wait_case("kz.mfa", &transit.case_ref, "the case", |_| true)
+            .await?;
+        for e in case["events"].as_array().into_iter().flatten() {
+            let what = e["what"].as_str().unwrap_or("");
+            let party = e["party"]
+                .as_str()
+                .map(|p| format!(" from {p}"))
+                .unwrap_or_default();
+            println!("  {}  {what}{party}", e["time"].as_str().unwrap_or(""));
+        }
     }
 
-    // Read as the operator console does, under its read-only NATS user.
-    let operator = homeward_core::MemberId::parse("homeward.operator")?;
-    let nats = homeward_core::client::connect(
-        &local.connection_as(operator.as_str())?,
-        Some(&operator),
-        "demo-audit",
-    )
-    .await?;
-    let js = async_nats::jetstream::new(nats);
-    let records = crate::audit::read_records(&js).await?;
+    let js = async_nats::jetstream::new(local.client("demo-report").await?);
+    let report = Report::compute(&js, &local.policy).await?;
+    println!("\nReport (from the foreign ministries' cases; handed a/c = adults/children):");
+    print!("{}", report.render());
+
+    // Read the audit chain as the operator console does, under its
+    // read-only NATS user.
+    let records = crate::audit::read_records(&operator_js).await?;
     match homeward_core::audit::verify_chain(records) {
-        Ok(n) => println!(
-            "\nAudit chain intact: {n} records, one per decision ({accepted} accepted, 1 rejected)"
-        ),
+        Ok(n) => println!("\nAudit chain intact: {n} records, one per gateway decision"),
         Err(broken) => anyhow::bail!("{broken}"),
     }
 
     if !args.once {
+        let operator_key = local.keys_dir().join("homeward.operator.nats.nk");
         println!(
             "\nHomeward is running at {}. In another terminal:",
             local.url()
@@ -208,16 +201,42 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!(
             "  cargo run -q -p homeward-cli -- watch --nats {} --nkey {} --from-start",
             local.url(),
-            homeward_core::devkeys::nats_seed_path(local.keys_dir(), "homeward.operator").display()
+            operator_key.display()
         );
         println!("Ctrl-C to stop.");
         shutdown::on_signal().cancelled().await;
     }
-    stop.cancel();
-    for c in consumers {
-        let _ = c.await;
-    }
-    gateway.stop().await?;
+    world.stop().await?;
     println!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for the audit record of the envelope `id`.
+async fn wait_for_audit(
+    js: &async_nats::jetstream::Context,
+    id: &str,
+) -> anyhow::Result<homeward_core::audit::AuditRecord> {
+    use async_nats::jetstream::consumer::pull;
+    use futures::StreamExt;
+    let stream = js.get_stream(homeward_core::subjects::AUDIT_STREAM).await?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: homeward_core::subjects::AUDIT_ALL.to_owned(),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let next = tokio::time::timeout_at(deadline, messages.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("no decision on {id} within 30 s"))?;
+        let Some(message) = next else {
+            anyhow::bail!("the audit stream ended")
+        };
+        let record: homeward_core::audit::AuditRecord = serde_json::from_slice(&message?.payload)?;
+        if record.envelope_id.as_deref() == Some(id) {
+            return Ok(record);
+        }
+    }
 }

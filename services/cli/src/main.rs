@@ -4,10 +4,13 @@
 //! everything of substance lives in the libraries.
 
 mod audit;
+mod census;
 mod demo;
 mod keys;
 mod paths;
 mod policy;
+mod progress;
+mod report;
 mod schemas;
 mod send;
 mod validate;
@@ -57,8 +60,24 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Runs Homeward on an embedded nats-server with a sample flow.
+    /// Where every family stands, per country, operation and round,
+    /// computed from the foreign ministries' cases.
+    Report(report::ReportArgs),
+    /// Camp censuses.
+    Census {
+        #[command(subcommand)]
+        command: CensusCommand,
+    },
+    /// Runs all of Homeward on an embedded nats-server: the gateway, every
+    /// ministry service, the Zhusan and Mehr replay, and the report.
     Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum CensusCommand {
+    /// Imports a census (CSV) into a camp registry, with a progress bar; a
+    /// bad row stops it before anything is sent.
+    Import(census::ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +225,10 @@ fn main() -> ExitCode {
             Command::Audit {
                 command: AuditCommand::Verify(args),
             } => audit::verify(args).await,
+            Command::Report(args) => report::run(args).await,
+            Command::Census {
+                command: CensusCommand::Import(args),
+            } => census::import(args).await,
             Command::Demo(args) => demo::run(args).await,
         }
     });

@@ -29,6 +29,18 @@ impl Api {
         Ok(Self { http, bases })
     }
 
+    /// A client of one member's service at `url` (e.g. a camp registry a
+    /// census is imported into).
+    pub fn single(member: &str, url: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let bases = [(member.to_owned(), url.trim_end_matches('/').to_owned())]
+            .into_iter()
+            .collect();
+        Ok(Self { http, bases })
+    }
+
     fn base(&self, member: &str) -> anyhow::Result<&str> {
         self.bases
             .get(member)

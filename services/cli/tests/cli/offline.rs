@@ -230,3 +230,32 @@ fn policy_nats_config_gives_each_identity_its_nkey_and_only_its_own_subjects() {
     }
     assert!(text(&out).contains("development and provisioning only"));
 }
+
+#[test]
+fn census_import_names_bad_rows_and_sends_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("census.csv");
+    std::fs::write(
+        &csv,
+        "family_ref,person_ref,camp,section,block,tent,claimed_nationality,relationship_to_head,name_latn,name_cyrl,name_arab,aliases,sex,birth_date,birth_date_accuracy,birthplace_country,vulnerability\n\
+         HOL-P5-000900,HOL-P5-000900-01,al-Hol,phase 5,1,1,KZ,head,Dana,,,,female,1990,approximate,KZ,\n\
+         HOL-P5-000900,HOL-P5-000900-02,al-Hol,phase 5,1,1,KZ,child,Arman,,,,boy,2016,estimated,SY,\n\
+         HOL-P5-000900,HOL-P5-000900-03,al-Hol,phase 5,1,1,KZ,child,Saule,,,,female,2016-13,estimated,SY,\n",
+    )
+    .expect("write");
+    // No server listens on this port: the import must fail before sending.
+    let out = homeward(&[
+        "census",
+        "import",
+        csv.to_str().expect("path"),
+        "--camp-registry",
+        "http://127.0.0.1:9",
+    ]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("nothing was sent"), "{t}");
+    assert!(t.contains("line 3"), "{t}");
+    assert!(t.contains("line 4"), "{t}");
+    assert!(t.contains("sex"), "{t}");
+    assert!(t.contains("birth_date"), "{t}");
+}

@@ -1,0 +1,97 @@
+//! A census imported into a camp registry through the CLI, then the report.
+
+use homeward_gateway::local::{Local, LocalOptions};
+use homeward_replay::api::{Api, stage_is};
+use homeward_replay::world::World;
+use serde_json::Value;
+
+use crate::text;
+
+async fn run(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .args(args)
+        .output()
+        .await
+        .expect("homeward runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn census_import_opens_cases_and_report_counts_them() {
+    let local = Local::start(LocalOptions::default()).await.expect("starts");
+    let world = World::start(&local).await.expect("services");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("census.csv");
+    let population = homeward_scenario::population::Population::generate(7);
+    let families: Vec<_> = population
+        .census()
+        .into_iter()
+        .filter(|f| f.claimed_nationality().as_str() == "UZ")
+        .take(12)
+        .collect();
+    let people: usize = families.iter().map(|f| f.members().len()).sum();
+    std::fs::write(&csv, homeward_census::write(&families)).expect("write");
+    let camp = world.api("aanes.camps").expect("api");
+    let out = run(&[
+        "census",
+        "import",
+        csv.to_str().expect("path"),
+        "--camp-registry",
+        &camp,
+        "--registered-on",
+        "2019-05-01",
+    ])
+    .await;
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("12 new cases opened"), "{t}");
+    assert!(t.contains("12/12 families sent"), "{t}");
+
+    let api = Api::new(&world).expect("api");
+    for f in &families {
+        api.wait_case(
+            "uz.mfa",
+            f.family_ref().as_str(),
+            "the located family",
+            stage_is("verification-requested"),
+        )
+        .await
+        .expect("uz.mfa opened the case");
+    }
+    let policy = repo_policy_with_local_keys(&local, dir.path());
+    let admin_nkey = local.keys_dir().join("admin.nats.nk");
+    let out = run(&[
+        "report",
+        "--format",
+        "json",
+        "--nats",
+        &local.url(),
+        "--nkey",
+        admin_nkey.to_str().expect("path"),
+        "--policy",
+        policy.to_str().expect("path"),
+    ])
+    .await;
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{t}");
+    assert_eq!(rows[0]["country"], "UZ");
+    assert_eq!(rows[0]["located"], people as u64);
+    assert_eq!(rows[0]["families"], 12);
+    assert_eq!(rows[0]["verified"], 0);
+    world.stop().await.expect("stops");
+}
+
+/// The demo policy with the deployment's own keyring, for the CLI.
+fn repo_policy_with_local_keys(local: &Local, dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(crate::repo().join("deploy/policy/demo.toml"))
+        .expect("demo policy")
+        .replace(
+            "../../dev-keys/keyring.toml",
+            &local.keys_dir().join("keyring.toml").display().to_string(),
+        );
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).expect("write");
+    path
+}
