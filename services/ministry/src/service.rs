@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use homeward_core::client::{self, Connection, MemberClient};
-use homeward_core::settings::{NatsSettings, Secret};
+use homeward_core::settings::NatsSettings;
 use homeward_core::{MemberId, Policy, SchemaRegistry, SigningKey};
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -44,9 +44,9 @@ pub struct MemberSettings {
     /// Where its HTTP API listens.
     #[serde(default = "default_http")]
     pub http: SocketAddr,
-    /// The member's NATS nkey seed, if the server asks for one.
+    /// The member's NATS user seed file, if the server asks for one.
     #[serde(default)]
-    pub nats_nkey: Option<Secret>,
+    pub nats_nkey_file: Option<PathBuf>,
 }
 
 fn default_http() -> SocketAddr {
@@ -103,13 +103,18 @@ pub async fn run(
     for m in &settings.members {
         let member = MemberId::parse(&m.id)?;
         let key = SigningKey::from_file(&m.key_file)?;
+        let nkey_seed = match &m.nats_nkey_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => settings.nats.nkey_seed.as_ref().map(|s| s.expose().to_owned()),
+        };
         let connection = Connection {
             url: settings.nats.url.clone(),
-            nkey_seed: m
-                .nats_nkey
-                .as_ref()
-                .or(settings.nats.nkey_seed.as_ref())
-                .map(|s| s.expose().to_owned()),
+            nkey_seed,
         };
         let nats = client::connect(&connection, Some(&member), member.as_str()).await?;
         let client = MemberClient::new(nats, member.clone(), key, policy.clone());
@@ -162,4 +167,25 @@ pub fn main_with(
         let stop = homeward_core::shutdown::on_signal();
         run(settings, role_for, stop).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_settings_load_and_typos_are_refused() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/services/kz-mfa.toml");
+        let settings: ServiceSettings = homeward_core::settings::load(Some(&path), "HOMEWARD_TEST_UNSET").expect("loads");
+        assert_eq!(settings.members.len(), 1);
+        assert_eq!(settings.members[0].id, "kz.mfa");
+        assert_eq!(settings.members[0].http.port(), 8081);
+        let dir = std::env::temp_dir().join(format!("hw-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[[member]]\nid = \"kz.mfa\"\nkey_file = \"k\"\nhttp_port = 1\n").expect("write");
+        let err = homeward_core::settings::load::<ServiceSettings>(Some(&bad), "HOMEWARD_TEST_UNSET").expect_err("typo refused");
+        assert!(err.to_string().contains("http_port"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
