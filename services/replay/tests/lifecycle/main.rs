@@ -3,5 +3,6 @@
 
 mod family;
 mod order;
+mod refusals;
 mod scenario;
 mod support;

@@ -73,3 +73,32 @@ pub async fn read_all(
     }
     out
 }
+
+/// Reads a stream from the start, again and again, until `done` holds for
+/// everything read, or 60 s pass.
+pub async fn read_all_until(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    done: impl Fn(&[(String, homeward_core::Envelope)]) -> bool,
+) -> Vec<(String, homeward_core::Envelope)> {
+    use futures::StreamExt;
+    let stream = js.get_stream(stream).await.expect("stream");
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .expect("consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done(&out) {
+        let Ok(next) = tokio::time::timeout_at(deadline, messages.next()).await else {
+            // The caller's assertions say what is missing.
+            return out;
+        };
+        let m = next.expect("open").expect("message");
+        let envelope =
+            homeward_core::Envelope::parse(&m.payload).expect("a delivered envelope parses");
+        out.push((m.subject.to_string(), envelope));
+    }
+    out
+}
