@@ -17,41 +17,15 @@ use std::collections::BTreeSet;
 
 use homeward_core::Envelope;
 use homeward_ministry::read::{array_at, person_refs, str_at};
-use homeward_ministry::{ActionError, Case, Ctx, Outgoing, Params, Refusal, Role, Transition};
+use homeward_ministry::{
+    ActionError, Case, Ctx, Outgoing, Params, Refusal, Role, Transition, require_case,
+    require_persons,
+};
 use serde_json::{Value, json};
 
 /// The camp-registry role.
 #[derive(Debug, Clone, Copy)]
 pub struct CampRegistry;
-
-fn require_case(case: Option<Case>, m: &Envelope) -> Result<Case, Refusal> {
-    case.ok_or_else(|| {
-        Refusal::new(
-            "unknown_case",
-            format!(
-                "{} is about a case this camp administration does not hold",
-                m.message_type()
-            ),
-        )
-    })
-}
-
-fn check_persons(case: &Case, refs: &[String]) -> Result<(), Refusal> {
-    let unknown: Vec<String> = refs
-        .iter()
-        .filter(|r| !case.persons.contains_key(*r))
-        .cloned()
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(Refusal::new(
-            "person_not_in_case",
-            "the message names persons who are not in this case",
-        )
-        .persons(unknown))
-    }
-}
 
 /// Whether `d` is `YYYY-MM-DD` with a plausible month and day.
 fn is_date(d: &str) -> bool {
@@ -108,7 +82,7 @@ impl CampRegistry {
             ));
         }
         let refs = person_refs(m.data(), "/persons");
-        check_persons(&case, &refs)?;
+        require_persons(&case, &refs)?;
         for r in &refs {
             case.person(r).requested = true;
         }
@@ -130,7 +104,7 @@ impl CampRegistry {
     fn scheduled(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
         let refs = person_refs(m.data(), "/manifest/persons");
-        check_persons(&case, &refs)?;
+        require_persons(&case, &refs)?;
         let unaccepted: Vec<String> = refs
             .iter()
             .filter(|r| case.persons[*r].decision.as_deref() != Some("accepted"))

@@ -27,11 +27,7 @@ fn draw(done: usize, total: usize, what: &str) {
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return;
     }
-    let filled = if total == 0 {
-        0
-    } else {
-        (done * WIDTH / total).min(WIDTH)
-    };
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(0).min(WIDTH);
     let _ = write!(
         std::io::stderr(),
         "\r  [{}{}] {done}/{total} {what}",

@@ -17,42 +17,14 @@
 
 use homeward_core::Envelope;
 use homeward_ministry::read::{array_at, person_refs, str_at};
-use homeward_ministry::{ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition};
+use homeward_ministry::{
+    ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition, require_case, require_persons,
+};
 use serde_json::{Value, json};
 
 /// The foreign-affairs role.
 #[derive(Debug, Clone, Copy)]
 pub struct ForeignAffairs;
-
-fn require_case(case: Option<Case>, message: &Envelope) -> Result<Case, Refusal> {
-    case.ok_or_else(|| {
-        Refusal::new(
-            "unknown_case",
-            format!(
-                "{} is about a case this ministry does not have",
-                message.message_type()
-            ),
-        )
-    })
-}
-
-/// Every person ref of a message must be in the case.
-fn check_persons(case: &Case, refs: &[String]) -> Result<(), Refusal> {
-    let unknown: Vec<String> = refs
-        .iter()
-        .filter(|r| !case.persons.contains_key(*r))
-        .cloned()
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(Refusal::new(
-            "person_not_in_case",
-            "the message names persons who are not in this case",
-        )
-        .persons(unknown))
-    }
-}
 
 impl ForeignAffairs {
     fn located(
@@ -92,7 +64,7 @@ impl ForeignAffairs {
                 "no verification was requested for this case",
             ));
         }
-        check_persons(&case, &person_refs(m.data(), "/results"))?;
+        require_persons(&case, &person_refs(m.data(), "/results"))?;
         for r in array_at(m.data(), "/results") {
             if let (Some(p), Some(outcome)) = (
                 r.get("personRef").and_then(Value::as_str),
@@ -108,7 +80,7 @@ impl ForeignAffairs {
     fn decided(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
         let refs = person_refs(m.data(), "/decisions");
-        check_persons(&case, &refs)?;
+        require_persons(&case, &refs)?;
         let unrequested: Vec<String> = refs
             .iter()
             .filter(|r| !case.persons[*r].requested)
@@ -143,7 +115,7 @@ impl ForeignAffairs {
     ) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
         let refs = person_refs(m.data(), "/persons");
-        check_persons(&case, &refs)?;
+        require_persons(&case, &refs)?;
         if case.operation.is_none() {
             return Err(Refusal::new(
                 "handover_without_operation",
@@ -235,7 +207,7 @@ impl ForeignAffairs {
             .iter()
             .filter_map(|x| x.get(key).and_then(Value::as_str).map(str::to_owned))
             .collect();
-        check_persons(&case, &refs)?;
+        require_persons(&case, &refs)?;
         for item in array_at(data, list) {
             let Some(r) = item.get(key).and_then(Value::as_str) else {
                 continue;

@@ -14,41 +14,14 @@
 
 use homeward_core::Envelope;
 use homeward_ministry::read::{array_at, person_refs, str_at};
-use homeward_ministry::{ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition};
+use homeward_ministry::{
+    ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition, require_case, require_persons,
+};
 use serde_json::{Value, json};
 
 /// The interior role.
 #[derive(Debug, Clone, Copy)]
 pub struct Interior;
-
-fn require_case(case: Option<Case>, m: &Envelope) -> Result<Case, Refusal> {
-    case.ok_or_else(|| {
-        Refusal::new(
-            "unknown_case",
-            format!(
-                "{} is about a case this ministry does not have",
-                m.message_type()
-            ),
-        )
-    })
-}
-
-fn known(case: &Case, refs: &[String]) -> Result<(), Refusal> {
-    let unknown: Vec<String> = refs
-        .iter()
-        .filter(|r| !case.persons.contains_key(*r))
-        .cloned()
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(Refusal::new(
-            "person_not_in_case",
-            "the message names persons who are not in this case",
-        )
-        .persons(unknown))
-    }
-}
 
 /// The persons an action names (strings, or objects with `key`), all of
 /// whom must satisfy `ok`.
@@ -112,7 +85,7 @@ impl Role for Interior {
             "security.screening.completed" => {
                 let mut case = require_case(case, m)?;
                 let refs = person_refs(data, "/results");
-                known(&case, &refs)?;
+                require_persons(&case, &refs)?;
                 let absent: Vec<String> = refs
                     .iter()
                     .filter(|r| !case.persons[*r].arrived)
@@ -138,7 +111,7 @@ impl Role for Interior {
             "rehabilitation.admitted" | "rehabilitation.discharged" => {
                 let mut case = require_case(case, m)?;
                 let refs = person_refs(data, "/persons");
-                known(&case, &refs)?;
+                require_persons(&case, &refs)?;
                 for r in refs {
                     let p = case.person(&r);
                     if m.message_type() == "rehabilitation.admitted" {

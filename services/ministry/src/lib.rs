@@ -23,7 +23,10 @@ pub mod service;
 pub mod store;
 
 pub use case::{Case, Person};
-pub use runtime::{ActionError, Ctx, Ministry, Outgoing, Params, Refusal, Role, Transition};
+pub use runtime::{
+    ActionError, Ctx, Ministry, Outgoing, Params, Refusal, Role, Transition, require_case,
+    require_persons,
+};
 
 /// What can go wrong in a ministry service.
 #[derive(Debug, thiserror::Error)]

@@ -107,6 +107,38 @@ impl Refusal {
     }
 }
 
+/// The case a message is about, or the refusal for a case this member
+/// does not hold.
+pub fn require_case(case: Option<Case>, message: &Envelope) -> Result<Case, Refusal> {
+    case.ok_or_else(|| {
+        Refusal::new(
+            "unknown_case",
+            format!(
+                "{} is about a case this member does not hold",
+                message.message_type()
+            ),
+        )
+    })
+}
+
+/// Refuses a message naming persons who are not in the case.
+pub fn require_persons(case: &Case, refs: &[String]) -> Result<(), Refusal> {
+    let unknown: Vec<String> = refs
+        .iter()
+        .filter(|r| !case.persons.contains_key(*r))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "person_not_in_case",
+            "the message names persons who are not in this case",
+        )
+        .persons(unknown))
+    }
+}
+
 /// Why an API action was not carried out.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ActionError {

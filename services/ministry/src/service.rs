@@ -110,7 +110,11 @@ pub async fn run(
                     .trim()
                     .to_owned(),
             ),
-            None => settings.nats.nkey_seed.as_ref().map(|s| s.expose().to_owned()),
+            None => settings
+                .nats
+                .nkey_seed
+                .as_ref()
+                .map(|s| s.expose().to_owned()),
         };
         let connection = Connection {
             url: settings.nats.url.clone(),
@@ -175,16 +179,24 @@ mod tests {
 
     #[test]
     fn the_example_settings_load_and_typos_are_refused() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/services/kz-mfa.toml");
-        let settings: ServiceSettings = homeward_core::settings::load(Some(&path), "HOMEWARD_TEST_UNSET").expect("loads");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/services/kz-mfa.toml");
+        let settings: ServiceSettings =
+            homeward_core::settings::load(Some(&path), "HOMEWARD_TEST_UNSET").expect("loads");
         assert_eq!(settings.members.len(), 1);
         assert_eq!(settings.members[0].id, "kz.mfa");
         assert_eq!(settings.members[0].http.port(), 8081);
         let dir = std::env::temp_dir().join(format!("hw-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let bad = dir.join("bad.toml");
-        std::fs::write(&bad, "[[member]]\nid = \"kz.mfa\"\nkey_file = \"k\"\nhttp_port = 1\n").expect("write");
-        let err = homeward_core::settings::load::<ServiceSettings>(Some(&bad), "HOMEWARD_TEST_UNSET").expect_err("typo refused");
+        std::fs::write(
+            &bad,
+            "[[member]]\nid = \"kz.mfa\"\nkey_file = \"k\"\nhttp_port = 1\n",
+        )
+        .expect("write");
+        let err =
+            homeward_core::settings::load::<ServiceSettings>(Some(&bad), "HOMEWARD_TEST_UNSET")
+                .expect_err("typo refused");
         assert!(err.to_string().contains("http_port"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -12,39 +12,18 @@
 
 use homeward_core::Envelope;
 use homeward_ministry::read::{array_at, person_refs, str_at};
-use homeward_ministry::{ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition};
+use homeward_ministry::{
+    ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition, require_case, require_persons,
+};
 use serde_json::{Value, json};
 
 /// The security role.
 #[derive(Debug, Clone, Copy)]
 pub struct Security;
 
-fn require_case(case: Option<Case>, m: &Envelope) -> Result<Case, Refusal> {
-    case.ok_or_else(|| {
-        Refusal::new(
-            "unknown_case",
-            format!(
-                "{} is about a case this service does not have",
-                m.message_type()
-            ),
-        )
-    })
-}
-
 fn mark(case: &mut Case, m: &Envelope, list: &str) -> Result<Vec<String>, Refusal> {
     let refs = person_refs(m.data(), list);
-    let unknown: Vec<String> = refs
-        .iter()
-        .filter(|r| !case.persons.contains_key(*r))
-        .cloned()
-        .collect();
-    if !unknown.is_empty() {
-        return Err(Refusal::new(
-            "person_not_in_case",
-            "the message names persons who are not in this case",
-        )
-        .persons(unknown));
-    }
+    require_persons(case, &refs)?;
     Ok(refs)
 }
 
