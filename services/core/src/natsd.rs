@@ -7,6 +7,13 @@
 //! `sync_interval` and answer key-value set-up in a form async-nats cannot
 //! read. Each [`NatsServer`] listens on a free loopback port, keeps its store
 //! in its own folder and is killed when dropped.
+//!
+//! The store is encrypted at rest by default ([`StoreEncryption`]): what
+//! JetStream keeps is personal data about people in danger, most of them
+//! children, and a copied disk, a backup or a stolen laptop must not give it
+//! away. Each server gets a fresh random key unless it is given one. The key
+//! reaches the server only through its environment ([`STORE_KEY_ENV`]),
+//! which the generated configuration names; it is never written to a file.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,6 +22,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::Error;
+use crate::settings::Secret;
 
 /// The oldest server we accept.
 pub const MIN_VERSION: (u32, u32) = (2, 10);
@@ -104,6 +112,77 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     ))
 }
 
+/// The AEAD cipher JetStream encrypts its store with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cipher {
+    /// ChaCha20-Poly1305.
+    #[default]
+    ChaChaPoly,
+    /// AES-GCM.
+    Aes,
+}
+
+impl Cipher {
+    /// The name `jetstream { cipher: … }` takes.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Cipher::ChaChaPoly => "chachapoly",
+            Cipher::Aes => "aes",
+        }
+    }
+}
+
+/// The environment variable the store key reaches the server through: the
+/// generated configuration says `key: $HW_JS_KEY`. Not `HOMEWARD_`-prefixed,
+/// so that it can never be mistaken for one of the services' settings.
+pub const STORE_KEY_ENV: &str = "HW_JS_KEY";
+
+/// The shortest store key accepted, in characters.
+pub const MIN_STORE_KEY_LEN: usize = 32;
+
+/// Whether and how JetStream encrypts its store (message blocks, stream and
+/// consumer metadata, key-value buckets) at rest.
+#[derive(Debug, Clone, Default)]
+pub enum StoreEncryption {
+    /// A fresh random key for this server, held in memory only: the store
+    /// cannot be read once the server and this process are gone (so a
+    /// `store_dir` given with it must be new). The default.
+    #[default]
+    RandomKey,
+    /// A given key, e.g. to restart on an existing store. See
+    /// [`check_store_key`] for what a key may look like.
+    Key { cipher: Cipher, key: Secret },
+    /// No encryption: only to compare against in tests, or where the file
+    /// system is encrypted instead.
+    Off,
+}
+
+/// A new random store key: `hw` and 64 hex digits (256 bits).
+pub fn random_store_key() -> Secret {
+    let bytes: [u8; 32] = rand::random();
+    Secret::new(format!("hw{}", hex::encode(bytes)))
+}
+
+/// Checks that a store key can travel through [`STORE_KEY_ENV`] unchanged.
+///
+/// nats-server parses the value of a variable it is given as a
+/// configuration value, not as literal text: digits alone become a number
+/// (and the server refuses to start), and characters such as `#`, `,` or a
+/// space are read as configuration syntax. So a key must start with a
+/// letter and hold only ASCII letters and digits, at least
+/// [`MIN_STORE_KEY_LEN`] of them. The error never repeats the key.
+pub fn check_store_key(key: &str) -> Result<(), Error> {
+    let well_formed = key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key.bytes().all(|b| b.is_ascii_alphanumeric());
+    if key.len() < MIN_STORE_KEY_LEN || !well_formed {
+        return Err(Error::Key(format!(
+            "a JetStream store key must be at least {MIN_STORE_KEY_LEN} ASCII letters and digits, starting with a letter (the given one is {} characters)",
+            key.chars().count()
+        )));
+    }
+    Ok(())
+}
+
 /// How to start a server.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
@@ -113,8 +192,10 @@ pub struct ServerOptions {
     pub port: Option<u16>,
     /// fsync before every ack (`sync_interval: always`).
     pub sync_always: bool,
+    /// Encryption at rest; a random key by default.
+    pub encryption: StoreEncryption,
     /// Extra configuration text appended to the generated file
-    /// (authorization, accounts, encryption).
+    /// (authorization, accounts).
     pub extra_config: String,
 }
 
@@ -131,8 +212,19 @@ pub struct NatsServer {
 
 impl NatsServer {
     /// Starts a server with JetStream on loopback and waits until it is
-    /// ready to accept clients.
-    pub fn start(options: ServerOptions) -> Result<Self, Error> {
+    /// ready to accept clients. A random store key is made here and kept
+    /// for [`NatsServer::restart`].
+    pub fn start(mut options: ServerOptions) -> Result<Self, Error> {
+        match &options.encryption {
+            StoreEncryption::RandomKey => {
+                options.encryption = StoreEncryption::Key {
+                    cipher: Cipher::default(),
+                    key: random_store_key(),
+                };
+            }
+            StoreEncryption::Key { key, .. } => check_store_key(key.expose())?,
+            StoreEncryption::Off => {}
+        }
         let bin = find_binary()?;
         let (temp, store) = match &options.store_dir {
             Some(dir) => (None, dir.clone()),
@@ -168,6 +260,14 @@ impl NatsServer {
     /// The JetStream store folder.
     pub fn store_dir(&self) -> &Path {
         &self.store
+    }
+
+    /// The cipher the store is encrypted with; `None` when it is not.
+    pub fn store_cipher(&self) -> Option<Cipher> {
+        match &self.options.encryption {
+            StoreEncryption::Key { cipher, .. } => Some(*cipher),
+            StoreEncryption::RandomKey | StoreEncryption::Off => None,
+        }
     }
 
     /// Stops the server hard (SIGKILL), as a crash would.
@@ -207,8 +307,20 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
     } else {
         ""
     };
+    // The key itself goes into the server's environment, never into the
+    // file, which lives in the store folder it protects.
+    let (encryption, key) = match &options.encryption {
+        StoreEncryption::Key { cipher, key } => (
+            format!(
+                "  cipher: {}\n  key: ${STORE_KEY_ENV}\n",
+                cipher.as_config()
+            ),
+            Some(key.expose()),
+        ),
+        StoreEncryption::RandomKey | StoreEncryption::Off => (String::new(), None),
+    };
     let config = format!(
-        "listen: \"127.0.0.1:{port}\"\nhttp: 0\nmax_payload: 1MB\njetstream {{\n  store_dir: {store:?}\n{sync}}}\n{}\n",
+        "listen: \"127.0.0.1:{port}\"\nhttp: 0\nmax_payload: 1MB\njetstream {{\n  store_dir: {store:?}\n{sync}{encryption}}}\n{}\n",
         options.extra_config,
         store = store.display().to_string(),
     );
@@ -217,7 +329,12 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
         path: config_path.clone(),
         source: e,
     })?;
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    match key {
+        Some(key) => command.env(STORE_KEY_ENV, key),
+        None => command.env_remove(STORE_KEY_ENV),
+    };
+    let mut child = command
         .arg("-c")
         .arg(&config_path)
         .stdin(Stdio::null())
@@ -271,6 +388,25 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_keys_travel_unchanged_or_are_refused() {
+        let key = random_store_key();
+        assert!(check_store_key(key.expose()).is_ok());
+        assert_ne!(key.expose(), random_store_key().expose());
+        assert_eq!(format!("{key:?}"), "Secret(…)");
+        let digits = "1".repeat(40);
+        for bad in [
+            "short",
+            digits.as_str(),
+            "0abcdefabcdefabcdefabcdefabcdefabcdef",
+            "abcdefabcdefabcdef#abcdefabcdefabcdef",
+            "abcdefabcdefabcdef abcdefabcdefabcdef",
+        ] {
+            let err = check_store_key(bad).expect_err(bad).to_string();
+            assert!(!err.contains(bad), "the error repeats the key: {err}");
+        }
+    }
 
     #[test]
     fn versions_parse() {

@@ -222,7 +222,7 @@ impl SchemaRegistry {
     pub fn validate_envelope(&self, envelope: &Value) -> Vec<Violation> {
         self.envelope
             .iter_errors(envelope)
-            .map(|e| Violation::new(e.instance_path().to_string(), e.masked().to_string()))
+            .map(|e| Violation::new(e.instance_path().to_string(), masked_message(&e)))
             .collect()
     }
 
@@ -245,12 +245,7 @@ impl SchemaRegistry {
         let violations: Vec<Violation> = schema
             .validator
             .iter_errors(data)
-            .map(|e| {
-                Violation::new(
-                    format!("/data{}", e.instance_path()),
-                    e.masked().to_string(),
-                )
-            })
+            .map(|e| Violation::new(format!("/data{}", e.instance_path()), masked_message(&e)))
             .collect();
         if violations.is_empty() {
             Ok(())
@@ -299,6 +294,36 @@ impl SchemaRegistry {
             Some(_) => None,
             None => Some(node),
         }
+    }
+}
+
+/// A violation's message without anything taken from the instance.
+///
+/// jsonschema's masked messages replace the rejected value with "value", but
+/// still quote the names of unexpected properties (`additionalProperties`,
+/// `unevaluatedProperties`) and give a `propertyNames` failure unmasked. A
+/// property name is the sender's text like any value: an integrator who
+/// keys a map by person (`{"Aigerim Serikovna": {…}}`) would have the name
+/// copied into the receipt, `HW_REJECTED`'s reasons header and the logs.
+/// So those are counted, not quoted; the instance path says where, and the
+/// schema says which properties are allowed there.
+fn masked_message(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let undeclared = |n: usize| {
+        format!(
+            "{n} propert{} not declared by the schema {} not allowed here (names not repeated: they may be personal data)",
+            if n == 1 { "y" } else { "ies" },
+            if n == 1 { "is" } else { "are" },
+        )
+    };
+    match error.kind() {
+        Kind::AdditionalProperties { unexpected } | Kind::UnevaluatedProperties { unexpected } => {
+            undeclared(unexpected.len())
+        }
+        Kind::PropertyNames { .. } => {
+            "a property name does not match the schema's propertyNames (not repeated: it may be personal data)".to_owned()
+        }
+        _ => error.masked().to_string(),
     }
 }
 
@@ -374,6 +399,41 @@ mod tests {
     fn examples_are_embedded() {
         assert!(embedded_examples("camp.resident.located").len() >= 2);
         assert!(embedded_examples("no.such.type").is_empty());
+    }
+
+    #[test]
+    fn violations_never_quote_the_instance_not_even_property_names() {
+        let registry = SchemaRegistry::embedded().expect("schemas");
+        let example = &embedded_examples("camp.resident.located")[0].1;
+        let mut envelope: Value = serde_json::from_str(example).expect("json");
+        let name = "Aigerim Testmarkerova";
+        envelope["data"]["familyUnit"]["members"][0][name] = Value::from("x");
+        envelope["data"]["campLocation"]["camp"] = Value::from(name.repeat(20));
+        let Err(DataCheck::Violations(violations)) = registry.validate_data(
+            "camp.resident.located",
+            &message_schema_id("camp.resident.located", 1),
+            &envelope["data"],
+        ) else {
+            panic!("the data should break its schema");
+        };
+        assert!(violations.len() >= 2, "{violations:?}");
+        for v in &violations {
+            assert!(!v.message.contains("Aigerim"), "{v:?}");
+        }
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.instance_path == "/data/familyUnit/members/0"
+                    && v.message.starts_with("1 property not declared")),
+            "{violations:?}"
+        );
+        envelope[name] = Value::from("x");
+        let violations = registry.validate_envelope(&envelope);
+        assert!(!violations.is_empty());
+        assert!(
+            violations.iter().all(|v| !v.message.contains("Aigerim")),
+            "{violations:?}"
+        );
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! member's consumers and case bucket before anyone else connects. So the
 //! permissions are exercised by everything that runs on a `Local`.
 //!
+//! Its JetStream store is encrypted at rest, by default with a random key
+//! made for this `Local` and held only in memory
+//! ([`homeward_core::natsd::StoreEncryption`]; set
+//! `LocalOptions::server.encryption` to choose otherwise).
+//!
 //! `homeward demo`, the integration tests and the benchmarks all stand on
 //! this, so what the demo shows is what the tests check.
 

@@ -10,13 +10,17 @@
 //! - `scale`: two gateways on one work queue, 5,000 submissions.
 //! - `restart`: gateways killed mid-stream lose and duplicate nothing.
 //! - `permissions`: each identity's forbidden actions fail on the server.
+//! - `encryption`: names written through the gateway cannot be read in the store.
+//! - `rotation`: a signing-key rotation loses no message; the old key then fails.
 
 mod support;
 
 mod audit;
 mod duplicates;
+mod encryption;
 mod permissions;
 mod rejections;
 mod restart;
+mod rotation;
 mod routing;
 mod scale;

@@ -3,6 +3,7 @@
 
 mod family;
 mod order;
+mod privacy;
 mod refusals;
 mod scenario;
 mod support;
