@@ -2,10 +2,12 @@
 //!
 //! Every message in Homeward is one [`Envelope`]. Parsing from bytes is the
 //! network edge: the size is bounded, the JSON is parsed strictly (no
-//! duplicate keys, bounded depth), unknown attributes are refused, and every
-//! attribute is checked, so an `Envelope` that exists is well formed. Whether
-//! its data matches its schema, and whether its key belongs to its sender, are
-//! the schema registry's and the policy's questions.
+//! duplicate keys, bounded depth), unknown attributes are refused, every
+//! attribute is checked, and no string or key in `data` holds a control
+//! character other than tab and line breaks, so an `Envelope` that exists is
+//! well formed. Whether its data matches its schema, and whether its key
+//! belongs to its sender, are the schema registry's and the policy's
+//! questions.
 //!
 //! The signature covers the RFC 8785 (JCS) canonical form of the envelope
 //! without `sig`; `sigkey` is inside the signed bytes, so the key cannot be
@@ -261,11 +263,26 @@ fn shape_violations(object: &Map<String, Value>) -> Vec<Violation> {
             ));
         }
     }
+    // Unknown attributes are counted, not named: an attribute name is the
+    // sender's text like any value, and may be personal data (a payload
+    // keyed by a person's name one level too high).
+    let unknown = object
+        .keys()
+        .filter(|name| !REQUIRED.contains(&name.as_str()) && !OPTIONAL.contains(&name.as_str()))
+        .count();
+    if unknown > 0 {
+        out.push(Violation::new(
+            "",
+            format!(
+                "{unknown} unknown attribute{} (names not repeated: they may be personal data); \
+                 the envelope schema lists the attributes there are",
+                if unknown == 1 { "" } else { "s" }
+            ),
+        ));
+    }
     for (name, value) in object {
         let known = REQUIRED.contains(&name.as_str()) || OPTIONAL.contains(&name.as_str());
         if !known {
-            let shown: String = name.chars().take(40).collect();
-            out.push(Violation::new("", format!("unknown attribute {shown:?}")));
             continue;
         }
         let ok = if name == "data" {
@@ -356,6 +373,14 @@ fn check(wire: Wire, out: &mut Vec<Violation>) -> Option<Envelope> {
     {
         out.push(Violation::new("/causationid", "must be a ULID"));
     }
+    // Where it is would name keys of the data, which may be personal data
+    // (a name used as a key): the reason points at /data only.
+    if has_control_character(&wire.data) {
+        out.push(Violation::new(
+            "/data",
+            "a string or key holds a control character other than tab, line feed and carriage return",
+        ));
+    }
     if keys::PublicKey::parse(&wire.sigkey).is_err() {
         out.push(Violation::new(
             "/sigkey",
@@ -376,6 +401,28 @@ fn check(wire: Wire, out: &mut Vec<Violation>) -> Option<Envelope> {
     match (sender, time) {
         (Some(sender), Some(time)) => Some(Envelope { wire, sender, time }),
         _ => None,
+    }
+}
+
+/// Whether any string or key of `data` holds a control character (Unicode
+/// `Cc`: U+0000–U+001F, U+007F–U+009F) other than tab, line feed and
+/// carriage return. JSON can carry any of them escaped (`\u0000`), and no
+/// field of ours means one: NUL ends a C string and cannot be stored in a
+/// PostgreSQL text column, so a recipient could store a name other than the
+/// one signed; ESC and the C1 controls drive the terminals operators watch
+/// flows on. Tab and line breaks stay allowed in free text.
+fn has_control_character(data: &Value) -> bool {
+    fn refused(s: &str) -> bool {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    }
+    match data {
+        Value::String(s) => refused(s),
+        Value::Array(items) => items.iter().any(has_control_character),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, item)| refused(key) || has_control_character(item)),
+        _ => false,
     }
 }
 
@@ -612,9 +659,62 @@ mod tests {
             "{text:?}"
         );
         assert!(
-            text.iter()
-                .any(|t| t.contains("unknown attribute \"extra\"")),
+            text.iter().any(|t| t.contains("1 unknown attribute ")),
             "{text:?}"
+        );
+        assert!(!text.iter().any(|t| t.contains("extra")), "{text:?}");
+    }
+
+    #[test]
+    fn numbers_parse_back_exactly_so_signatures_over_them_verify() {
+        // The signature covers the canonical form of the parsed numbers: a
+        // parser that is off by one unit in the last place for some
+        // doubles (serde_json without `float_roundtrip`) turns a correctly
+        // signed envelope into a bad signature.
+        let key = SigningKey::generate();
+        for x in [1.0715660391465826e-75, 0.1, 2.2250738585072014e-308, 1e300] {
+            let env = EnvelopeBuilder::new(
+                "message.processed",
+                "https://schemas.homeward.example/messages/message.processed/v1.json",
+                json!({ "x": x }),
+            )
+            .sign(&MemberId::parse("kz.mfa").expect("member"), &key)
+            .expect("signs");
+            let back = Envelope::parse(&env.to_bytes()).expect("parses");
+            assert_eq!(back.data()["x"].as_f64(), Some(x));
+            back.verify_signature().expect("verifies");
+        }
+    }
+
+    #[test]
+    fn control_characters_in_data_are_refused_without_saying_where() {
+        let key = SigningKey::generate();
+        let refused = |data: Value| {
+            let mut v = sample(&key).to_value();
+            v["data"] = data;
+            match Envelope::from_value(v) {
+                Ok(_) => false,
+                Err(ParseError::BadEnvelope(violations)) => {
+                    assert_eq!(violations[0].instance_path, "/data");
+                    true
+                }
+                Err(other) => panic!("{other}"),
+            }
+        };
+        assert!(!refused(json!({"a": ["x", "tab\tline\nbreak\r", "é ا"]})));
+        assert!(refused(json!({"a": ["x", {"b": "nul\u{0}"}]})));
+        assert!(refused(json!({"a": {"esc\u{1b}": 1}})));
+        assert!(refused(json!({"csi": "\u{9b}31m"})));
+        assert!(refused(json!({"del": "\u{7f}"})));
+        let built = EnvelopeBuilder::new(
+            "message.processed",
+            "https://schemas.homeward.example/messages/message.processed/v1.json",
+            json!({"originalSender": "aanes.camps\u{0}"}),
+        )
+        .sign(&MemberId::parse("kz.mfa").expect("member"), &key);
+        assert!(
+            built.is_err(),
+            "the builder refuses what the parser refuses"
         );
     }
 

@@ -12,7 +12,8 @@
 //! recipient templates. A template is a member id in which `{sender.party}`
 //! and `{data.<field>}` are replaced; a substituted value is lower-cased
 //! (country codes travel upper-case in data) and the result must be a member
-//! of the policy, of the role the template asks for where it asks for one.
+//! of the policy, of the role the template asks for where it asks for one,
+//! and never the gateway or the operator console, which receive nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -159,6 +160,8 @@ pub enum RouteError {
         expected: Role,
         actual: Role,
     },
+    #[error("recipient {member} is the {role} and receives no deliveries")]
+    NotAReceiver { member: MemberId, role: Role },
 }
 
 /// The loaded, checked policy.
@@ -666,6 +669,17 @@ impl Policy {
                     template: template.template.clone(),
                     value: text.chars().take(64).collect(),
                 })?;
+            // The gateway and the operator console have no delivery
+            // consumer (see `streams::provision_members`): a message a
+            // template sent to them would be accepted and then read by
+            // nobody. Templates that read the data (`{data.originalSender}`)
+            // could otherwise be pointed at them by any sender.
+            if matches!(member.role, Role::Gateway | Role::Operator) {
+                return Err(RouteError::NotAReceiver {
+                    member: member.id.clone(),
+                    role: member.role,
+                });
+            }
             if let Some(expected) = template.role
                 && member.role != expected
             {

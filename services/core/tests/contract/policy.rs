@@ -98,6 +98,48 @@ fn a_coherent_policy_loads_and_routes_by_nationality() {
 }
 
 #[test]
+fn a_route_that_reads_its_recipient_from_the_data_cannot_reach_the_gateway_or_operator() {
+    // Neither has a delivery consumer: a message routed to them would be
+    // accepted and then read by nobody.
+    let text = format!(
+        "{MEMBERS}
+[[member]]
+id = \"homeward.gateway\"
+name = \"Gateway\"
+role = \"gateway\"
+
+[[member]]
+id = \"homeward.operator\"
+name = \"Operator\"
+role = \"operator\"
+
+[[route]]
+type = \"message.processed\"
+senders = [\"role:mfa\"]
+recipients = [{{ member = \"{{data.originalSender}}\" }}]
+"
+    );
+    let policy = load(&text).expect("loads");
+    let route = policy.route("message.processed").expect("route");
+    let kz_mfa = MemberId::parse("kz.mfa").expect("id");
+    for identity in ["homeward.gateway", "homeward.operator"] {
+        assert!(
+            matches!(
+                policy.recipients(route, &kz_mfa, &json!({"originalSender": identity})),
+                Err(RouteError::NotAReceiver { .. })
+            ),
+            "{identity}"
+        );
+    }
+    assert_eq!(
+        policy
+            .recipients(route, &kz_mfa, &json!({"originalSender": "aanes.camps"}))
+            .expect("routes"),
+        vec![MemberId::parse("aanes.camps").expect("id")]
+    );
+}
+
+#[test]
 fn the_demo_policy_is_coherent() {
     let path = crate::repo_root().join("deploy/policy/demo.toml");
     let members = Policy::member_ids(&path).expect("members");

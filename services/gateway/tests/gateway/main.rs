@@ -10,6 +10,8 @@
 //! - `scale`: two gateways on one work queue, 5,000 submissions.
 //! - `restart`: gateways killed mid-stream lose and duplicate nothing.
 //! - `permissions`: each identity's forbidden actions fail on the server.
+//! - `hostile`: the hostile corpus (`tests/hostile/`), each case refused
+//!   with its own code, nothing of it delivered.
 //! - `encryption`: names written through the gateway cannot be read in the store.
 //! - `rotation`: a signing-key rotation loses no message; the old key then fails.
 
@@ -18,6 +20,7 @@ mod support;
 mod audit;
 mod duplicates;
 mod encryption;
+mod hostile;
 mod permissions;
 mod rejections;
 mod restart;
