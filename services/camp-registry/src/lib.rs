@@ -281,19 +281,7 @@ impl CampRegistry {
                 format!("not accepted or not on the manifest: {bad:?}"),
             ));
         }
-        let entries: Vec<Value> = refs
-            .iter()
-            .map(|r| {
-                match case.persons[r]
-                    .accompanied_by
-                    .as_ref()
-                    .filter(|a| refs.contains(a))
-                {
-                    Some(a) => json!({"personRef": r, "accompaniedBy": a}),
-                    None => json!({"personRef": r}),
-                }
-            })
-            .collect();
+        let entries = case.manifest_entries(&refs);
         for r in &refs {
             case.person(r).handed_over = true;
         }

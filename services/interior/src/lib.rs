@@ -84,28 +84,7 @@ impl Role for Interior {
             }
             "security.screening.completed" => {
                 let mut case = require_case(case, m)?;
-                let refs = person_refs(data, "/results");
-                require_persons(&case, &refs)?;
-                let absent: Vec<String> = refs
-                    .iter()
-                    .filter(|r| !case.persons[*r].arrived)
-                    .cloned()
-                    .collect();
-                if !absent.is_empty() {
-                    return Err(Refusal::new(
-                        "screening_before_arrival",
-                        "a screening of persons who never arrived",
-                    )
-                    .persons(absent));
-                }
-                for r in array_at(data, "/results") {
-                    if let (Some(p), Some(o)) = (
-                        r.get("personRef").and_then(Value::as_str),
-                        r.get("outcome").and_then(Value::as_str),
-                    ) {
-                        case.person(p).screening = Some(o.to_owned());
-                    }
-                }
+                case.record_screening(data)?;
                 Ok(Some(Transition::quiet(case)))
             }
             "rehabilitation.admitted" | "rehabilitation.discharged" => {
@@ -159,19 +138,7 @@ impl Role for Interior {
                         .map(|(r, _)| r.clone())
                         .collect(),
                 };
-                let entries: Vec<Value> = refs
-                    .iter()
-                    .map(|r| {
-                        match case.persons[r]
-                            .accompanied_by
-                            .as_ref()
-                            .filter(|a| refs.contains(a))
-                        {
-                            Some(a) => json!({"personRef": r, "accompaniedBy": a}),
-                            None => json!({"personRef": r}),
-                        }
-                    })
-                    .collect();
+                let entries = case.manifest_entries(&refs);
                 for r in &refs {
                     case.person(r).arrived = true;
                 }

@@ -162,6 +162,53 @@ impl Case {
         }
     }
 
+    /// Manifest entries for `refs`: each person, with the person they travel
+    /// with when that person is among `refs` too.
+    pub fn manifest_entries(&self, refs: &[String]) -> Vec<Value> {
+        refs.iter()
+            .map(|r| {
+                match self
+                    .persons
+                    .get(r)
+                    .and_then(|p| p.accompanied_by.as_ref())
+                    .filter(|a| refs.contains(a))
+                {
+                    Some(a) => serde_json::json!({"personRef": r, "accompaniedBy": a}),
+                    None => serde_json::json!({"personRef": r}),
+                }
+            })
+            .collect()
+    }
+
+    /// Records a `security.screening.completed`: every person it names must
+    /// be in the case and must have arrived.
+    pub fn record_screening(&mut self, data: &Value) -> Result<(), crate::Refusal> {
+        use crate::read::{array_at, person_refs};
+        let refs = person_refs(data, "/results");
+        crate::require_persons(self, &refs)?;
+        let absent: Vec<String> = refs
+            .iter()
+            .filter(|r| !self.persons[*r].arrived)
+            .cloned()
+            .collect();
+        if !absent.is_empty() {
+            return Err(crate::Refusal::new(
+                "screening_before_arrival",
+                "a screening of persons who never arrived",
+            )
+            .persons(absent));
+        }
+        for r in array_at(data, "/results") {
+            if let (Some(p), Some(o)) = (
+                r.get("personRef").and_then(Value::as_str),
+                r.get("outcome").and_then(Value::as_str),
+            ) {
+                self.person(p).screening = Some(o.to_owned());
+            }
+        }
+        Ok(())
+    }
+
     pub fn children(&self) -> impl Iterator<Item = (&String, &Person)> {
         self.persons.iter().filter(|(_, p)| p.child == Some(true))
     }

@@ -55,28 +55,7 @@ impl Role for Rehabilitation {
             }
             "security.screening.completed" => {
                 let mut case = require_case(case, m)?;
-                let refs = person_refs(data, "/results");
-                require_persons(&case, &refs)?;
-                let absent: Vec<String> = refs
-                    .iter()
-                    .filter(|r| !case.persons[*r].arrived)
-                    .cloned()
-                    .collect();
-                if !absent.is_empty() {
-                    return Err(Refusal::new(
-                        "screening_before_arrival",
-                        "a screening of persons who never arrived",
-                    )
-                    .persons(absent));
-                }
-                for r in array_at(data, "/results") {
-                    if let (Some(p), Some(o)) = (
-                        r.get("personRef").and_then(Value::as_str),
-                        r.get("outcome").and_then(Value::as_str),
-                    ) {
-                        case.person(p).screening = Some(o.to_owned());
-                    }
-                }
+                case.record_screening(data)?;
                 Ok(Some(Transition::quiet(case)))
             }
             "custody.assigned" => {
