@@ -737,13 +737,8 @@ async fn relay(
         .await?
         .get_or_create_consumer(
             subjects::GATEWAY_CONSUMER,
-            pull::Config {
-                durable_name: Some(subjects::GATEWAY_CONSUMER.to_owned()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 20_000,
-                ..Default::default()
-            },
+            // The same consumer as the gateway's, so both read alike.
+            homeward_gateway::consumer_config(),
         )
         .await?;
     let recipients = RECIPIENTS

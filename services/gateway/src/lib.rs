@@ -54,6 +54,17 @@ use crate::audit_log::{AuditLog, PendingRecord};
 use crate::check::{Accepted, Known, Rejected, Rules};
 use crate::stats::{GatewayStats, Stage};
 
+/// The gateways' shared durable consumer on the submit work queue.
+pub fn consumer_config() -> pull::Config {
+    pull::Config {
+        durable_name: Some(subjects::GATEWAY_CONSUMER.to_owned()),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 20_000,
+        ..Default::default()
+    }
+}
+
 /// What can stop the gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -181,16 +192,7 @@ impl Gateway {
             .await
             .map_err(GatewayError::nats)?;
         stream
-            .get_or_create_consumer(
-                subjects::GATEWAY_CONSUMER,
-                pull::Config {
-                    durable_name: Some(subjects::GATEWAY_CONSUMER.to_owned()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(30),
-                    max_ack_pending: 20_000,
-                    ..Default::default()
-                },
-            )
+            .get_or_create_consumer(subjects::GATEWAY_CONSUMER, consumer_config())
             .await
             .map_err(GatewayError::nats)
     }

@@ -52,25 +52,17 @@ pub async fn read_all(
     js: &async_nats::jetstream::Context,
     stream: &str,
 ) -> Vec<(String, homeward_core::Envelope)> {
-    use futures::StreamExt;
-    let stream = js.get_stream(stream).await.expect("stream");
-    let last = stream.get_info().await.expect("info").state.last_sequence;
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+    let last = js
+        .get_stream(stream)
         .await
-        .expect("consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut out = Vec::new();
-    while (out.len() as u64) < last {
-        let m = tokio::time::timeout(std::time::Duration::from_secs(30), messages.next())
-            .await
-            .expect("the stream keeps coming")
-            .expect("open")
-            .expect("message");
-        let envelope =
-            homeward_core::Envelope::parse(&m.payload).expect("a delivered envelope parses");
-        out.push((m.subject.to_string(), envelope));
-    }
+        .expect("stream")
+        .get_info()
+        .await
+        .expect("info")
+        .state
+        .last_sequence;
+    let out = read_all_until(js, stream, |all| all.len() as u64 >= last).await;
+    assert_eq!(out.len() as u64, last, "the stream kept coming");
     out
 }
 
