@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use homeward_core::audit::verify_chain;
-use homeward_core::{client, subjects};
+use homeward_core::{client, console};
 
 use crate::{NatsArgs, OperatorArgs};
 
@@ -15,25 +15,8 @@ pub struct VerifyArgs {
     operator: OperatorArgs,
 }
 
-/// Reads every audit record in stream order.
-pub async fn read_records(
-    js: &async_nats::jetstream::Context,
-) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
-    let mut stream = js.get_stream(subjects::AUDIT_STREAM).await?;
-    let info = stream.info().await?.clone();
-    let mut out = Vec::new();
-    let mut seq = info.state.first_sequence.max(1);
-    while info.state.messages > 0 && seq <= info.state.last_sequence {
-        match stream.get_raw_message(seq).await {
-            Ok(m) => out.push((m.sequence, m.payload.to_vec())),
-            Err(e) if e.to_string().contains("no message found") => {}
-            Err(e) => return Err(e.into()),
-        }
-        seq += 1;
-    }
-    Ok(out)
-}
-
+/// Walks the whole chain as the operator. A broken link fails; a foreign
+/// message in the audit stream is an alarm, printed, and the walk goes on.
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let operator = args.operator.member()?;
     let nats = client::connect(
@@ -42,11 +25,10 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         "homeward audit verify",
     )
     .await?;
-    let js = async_nats::jetstream::new(nats);
-    let records = read_records(&js).await?;
+    let records = console::read_audit(&nats).await?;
     match verify_chain(records) {
-        Ok(n) => {
-            println!("audit chain intact: {n} records");
+        Ok(summary) => {
+            println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {

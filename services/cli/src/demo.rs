@@ -89,15 +89,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // The camp registry's own service reads aanes.camps' receipts, so look
     // at the decision as an operator does: on the audit record.
     let operator = MemberId::parse("homeward.operator")?;
-    let operator_js = async_nats::jetstream::new(
-        client::connect(
-            &local.connection_as(operator.as_str())?,
-            Some(&operator),
-            "demo-operator",
-        )
-        .await?,
-    );
-    let record = wait_for_audit(&operator_js, forged.id()).await?;
+    let operator_nats = client::connect(
+        &local.connection_as(operator.as_str())?,
+        Some(&operator),
+        "demo-operator",
+    )
+    .await?;
+    let record = wait_for_audit(&operator_nats, forged.id()).await?;
     println!(
         "  aanes.camps  camp.resident.located  {} {}",
         record.decision.to_uppercase(),
@@ -179,16 +177,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let js = async_nats::jetstream::new(local.client("demo-report").await?);
-    let report = Report::compute(&js, &local.policy).await?;
+    let report = Report::compute_local(&local).await?;
     println!("\nReport (from the foreign ministries' cases; handed a/c = adults/children):");
     print!("{}", report.render());
 
     // Read the audit chain as the operator console does, under its
     // read-only NATS user.
-    let records = crate::audit::read_records(&operator_js).await?;
+    let records = homeward_core::console::read_audit(&operator_nats).await?;
     match homeward_core::audit::verify_chain(records) {
-        Ok(n) => println!("\nAudit chain intact: {n} records, one per gateway decision"),
+        Ok(summary) => println!("\n{summary} (one per gateway decision)"),
         Err(broken) => anyhow::bail!("{broken}"),
     }
 
@@ -213,29 +210,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// Waits for the audit record of the envelope `id`.
 async fn wait_for_audit(
-    js: &async_nats::jetstream::Context,
+    operator: &async_nats::Client,
     id: &str,
 ) -> anyhow::Result<homeward_core::audit::AuditRecord> {
-    use async_nats::jetstream::consumer::pull;
-    use futures::StreamExt;
-    let stream = js.get_stream(homeward_core::subjects::AUDIT_STREAM).await?;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: homeward_core::subjects::AUDIT_ALL.to_owned(),
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
+    use homeward_core::console::{AuditTail, ReadFrom};
+    let mut tail = AuditTail::open(operator, ReadFrom::Start).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let next = tokio::time::timeout_at(deadline, messages.next())
-            .await
-            .map_err(|_| anyhow::anyhow!("no decision on {id} within 30 s"))?;
-        let Some(message) = next else {
-            anyhow::bail!("the audit stream ended")
+        let Some((_, bytes)) = tail.next_before(deadline).await? else {
+            anyhow::bail!("no decision on {id} within 30 s")
         };
-        let record: homeward_core::audit::AuditRecord = serde_json::from_slice(&message?.payload)?;
-        if record.envelope_id.as_deref() == Some(id) {
+        if let Some(record) = homeward_core::audit::parse_record(&bytes)
+            && record.envelope_id.as_deref() == Some(id)
+        {
             return Ok(record);
         }
     }

@@ -10,9 +10,11 @@ mod keys;
 mod paths;
 mod policy;
 mod progress;
+mod provision;
 mod report;
 mod schemas;
 mod send;
+mod tls;
 mod validate;
 mod watch;
 
@@ -51,6 +53,9 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// As the administrator: makes or updates the streams, consumers and
+    /// buckets the policy needs. Nobody else may.
+    Provision(provision::ProvisionArgs),
     /// Signs and submits a message as a member, and prints the gateway's receipt.
     Send(send::SendArgs),
     /// Tails decisions live: one line per submission, with filters.
@@ -71,6 +76,18 @@ enum Command {
     /// Runs all of Homeward on an embedded nats-server: the gateway, every
     /// ministry service, the Zhusan and Mehr replay, and the report.
     Demo(demo::DemoArgs),
+    /// TLS for NATS.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Makes a development CA and a server certificate signed by it, for
+    /// nats-server's `tls` block and the clients' `--tls-ca`.
+    DevCa(tls::DevCaArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,9 +121,9 @@ enum SchemasCommand {
 enum PolicyCommand {
     /// Loads and checks the policy; prints members and routes.
     Check(PolicyArgs),
-    /// Writes the NATS server's authorization from the policy: one nkey user
-    /// per member, the gateway, the operator and (if its key is listed) the
-    /// administrator, each with only its own permissions.
+    /// Writes the NATS server's accounts from the policy: the streams'
+    /// account with the administrator, and one account per member, gateway
+    /// and operator, each receiving only its own subjects.
     NatsConfig(policy::NatsConfigArgs),
 }
 
@@ -162,6 +179,11 @@ pub struct NatsArgs {
     /// generate` makes `dev-keys/<identity>.nats.nk`).
     #[arg(long, env = "HOMEWARD_NATS_NKEY")]
     pub nkey: Option<PathBuf>,
+    /// The CA certificate file (PEM) to check the server's certificate
+    /// with; connects over TLS only (`homeward tls dev-ca` makes one for
+    /// development).
+    #[arg(long, env = "HOMEWARD_NATS_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl NatsArgs {
@@ -188,6 +210,7 @@ impl NatsArgs {
         Ok(homeward_core::client::Connection {
             url: self.nats.clone(),
             nkey_seed,
+            tls_ca: self.tls_ca.clone(),
         })
     }
 }
@@ -220,6 +243,7 @@ fn main() -> ExitCode {
             Command::Policy {
                 command: PolicyCommand::NatsConfig(args),
             } => policy::nats_config(args),
+            Command::Provision(args) => provision::run(args).await,
             Command::Send(args) => send::run(args).await,
             Command::Watch(args) => watch::run(args).await,
             Command::Audit {
@@ -230,6 +254,9 @@ fn main() -> ExitCode {
                 command: CensusCommand::Import(args),
             } => census::import(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Tls {
+                command: TlsCommand::DevCa(args),
+            } => tls::dev_ca(args),
         }
     });
     match result {

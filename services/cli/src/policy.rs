@@ -22,27 +22,28 @@ pub struct NatsConfigArgs {
     out: Option<PathBuf>,
 }
 
-/// Writes the server's `authorization` block for the policy.
+/// Writes the server's `accounts` block for the policy.
 pub fn nats_config(args: NatsConfigArgs) -> anyhow::Result<ExitCode> {
     let schemas = SchemaRegistry::embedded()?;
     let policy = Policy::load(&paths::resolve(&args.policy.policy), &schemas)?;
     let keys = NatsKeys::load(&paths::resolve(&args.keys).join(devkeys::NATS_KEYS_FILE))?;
-    let users = natsauth::users(&policy, &keys)?;
-    let text = natsauth::render(&policy.origin, &users);
+    let auth = natsauth::authorization(&policy, &keys)?;
+    let text = natsauth::render(&policy.origin, &auth);
     match &args.out {
         Some(path) => {
             std::fs::write(path, &text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             eprintln!(
-                "wrote the authorization of {} NATS users to {} (include it in the nats-server configuration)",
-                users.len(),
+                "wrote {} NATS accounts and the streams' account {} to {} (include it in the nats-server configuration)",
+                auth.accounts.len(),
+                natsauth::STREAMS_ACCOUNT,
                 path.display()
             );
         }
         None => print!("{text}"),
     }
-    if users.iter().any(|u| u.kind == natsauth::Kind::Admin) {
+    if auth.admin.is_some() {
         eprintln!(
-            "warning: the administrator user (`admin`) has every permission: for development and provisioning only"
+            "warning: the administrator user (`admin`) may change every stream: for development and provisioning only; leave it out once provisioning is done"
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -1,30 +1,35 @@
-//! `homeward report`: where every family stands, from what the services
-//! recorded.
+//! `homeward report`: where a state's families stand, from what its own
+//! foreign ministry recorded.
+//!
+//! It connects as that ministry (its own NATS key) and reads only that
+//! ministry's case bucket, in the ministry's own account: no
+//! administrator credentials, and no other state's cases, which the server
+//! would not let it name anyway.
 
 use std::process::ExitCode;
 
-use homeward_core::{Policy, SchemaRegistry, client};
+use homeward_core::{MemberId, client};
 use homeward_replay::report::Report;
 
-use crate::{NatsArgs, PolicyArgs, paths};
+use crate::NatsArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     #[command(flatten)]
     nats: NatsArgs,
-    #[command(flatten)]
-    policy: PolicyArgs,
+    /// The foreign ministry whose cases are counted, e.g. kz.mfa; `--nkey`
+    /// is its NATS key.
+    #[arg(long = "as", env = "HOMEWARD_MEMBER")]
+    member: String,
     /// text or json.
     #[arg(long, default_value = "text")]
     format: String,
 }
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let schemas = SchemaRegistry::embedded()?;
-    let policy = Policy::load(&paths::resolve(&args.policy.policy), &schemas)?;
-    let nats = client::connect(&args.nats.connection()?, None, "homeward report").await?;
-    let js = async_nats::jetstream::new(nats);
-    let report = Report::compute(&js, &policy).await?;
+    let member = MemberId::parse(&args.member)?;
+    let nats = client::connect(&args.nats.connection()?, Some(&member), "homeward report").await?;
+    let report = Report::compute(&[(member, async_nats::jetstream::new(nats))]).await?;
     match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string_pretty(&report)?),
         "text" => print!("{}", report.render()),

@@ -2,14 +2,16 @@
 //!
 //! The audit stream holds every decision with its sender, recipients, type,
 //! case and codes, and never the message content, so it is what an operator
-//! tails: an ordered consumer on `HW_AUDIT`, from now (or from the start).
+//! tails, by sequence and live ([`homeward_core::console`]), from now (or
+//! from the start). The operator may make no consumer.
 
 use std::process::ExitCode;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use futures::StreamExt;
-use homeward_core::audit::AuditRecord;
-use homeward_core::{client, shutdown, subjects};
+use std::time::Duration;
+
+use homeward_core::audit::{AuditRecord, parse_record};
+use homeward_core::console::{AuditTail, ReadFrom};
+use homeward_core::{client, shutdown};
 
 use crate::{NatsArgs, OperatorArgs};
 
@@ -89,33 +91,27 @@ pub fn line(r: &AuditRecord) -> String {
 pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let operator = args.operator.member()?;
     let nats = client::connect(&args.nats.connection()?, Some(&operator), "homeward watch").await?;
-    let js = async_nats::jetstream::new(nats);
-    let stream = js.get_stream(subjects::AUDIT_STREAM).await?;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: subjects::AUDIT_ALL.to_owned(),
-            deliver_policy: if args.from_start {
-                DeliverPolicy::All
-            } else {
-                DeliverPolicy::New
-            },
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
+    let from = if args.from_start {
+        ReadFrom::Start
+    } else {
+        ReadFrom::Now
+    };
+    let mut tail = AuditTail::open(&nats, from).await?;
     let stop = shutdown::on_signal();
     let mut printed = 0;
     loop {
+        // Waits a minute at a time; the shutdown signal ends it at once.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let next = tokio::select! {
             _ = stop.cancelled() => break,
-            next = messages.next() => next,
+            next = tail.next_before(deadline) => next?,
         };
-        let Some(message) = next else { break };
-        let message = message?;
-        let Ok(record) = serde_json::from_slice::<AuditRecord>(&message.payload) else {
+        let Some((sequence, bytes)) = next else {
+            continue;
+        };
+        let Some(record) = parse_record(&bytes) else {
             println!(
-                "(an audit record that does not parse, at {})",
-                message.subject
+                "ALARM: a foreign message in the audit stream at sequence {sequence}: not an audit record"
             );
             continue;
         };

@@ -86,15 +86,50 @@ pub struct BrokenLink {
     pub reason: String,
 }
 
-/// Walks records `(stream sequence, bytes)` in order from the first record
-/// ever written; returns how many verified.
-pub fn verify_chain<I>(records: I) -> Result<u64, BrokenLink>
+/// What a walk of the chain found, when no link is broken.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainSummary {
+    /// Records that verified.
+    pub records: u64,
+    /// Messages in the audit stream that are not audit records, by stream
+    /// sequence: an alarm (something other than a gateway wrote there, or a
+    /// gateway misbehaved), reported and passed over. The chain runs on
+    /// past them: the next record chains to the last real one.
+    pub foreign: Vec<u64>,
+}
+
+impl std::fmt::Display for ChainSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "audit chain intact: {} records", self.records)?;
+        if !self.foreign.is_empty() {
+            let list: Vec<String> = self.foreign.iter().map(u64::to_string).collect();
+            write!(
+                f,
+                "; ALARM: {} foreign message(s) in the audit stream, not audit records, at stream sequence {}",
+                self.foreign.len(),
+                list.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a message in the audit stream is an audit record at all: one
+/// that does not parse as one is foreign.
+pub fn parse_record(bytes: &[u8]) -> Option<AuditRecord> {
+    serde_json::from_slice(bytes).ok()
+}
+
+/// Walks messages `(stream sequence, bytes)` in order from the first ever
+/// written; returns how many records verified and which messages were
+/// foreign, or the first broken link.
+pub fn verify_chain<I>(records: I) -> Result<ChainSummary, BrokenLink>
 where
     I: IntoIterator<Item = (u64, Vec<u8>)>,
 {
     let mut prev_hash = GENESIS.to_owned();
     let mut expected_seq = 1u64;
-    let mut count = 0;
+    let mut summary = ChainSummary::default();
     for (sequence, bytes) in records {
         let broken = |reason: String| BrokenLink { sequence, reason };
         if sequence != expected_seq {
@@ -103,8 +138,11 @@ where
                 sequence.saturating_sub(1)
             )));
         }
-        let record: AuditRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| broken(format!("not an audit record: {e}")))?;
+        expected_seq = sequence + 1;
+        let Some(record) = parse_record(&bytes) else {
+            summary.foreign.push(sequence);
+            continue;
+        };
         let computed = record
             .compute_hash()
             .map_err(|e| broken(format!("cannot hash: {e}")))?;
@@ -119,10 +157,9 @@ where
             ));
         }
         prev_hash = record.hash;
-        expected_seq = sequence + 1;
-        count += 1;
+        summary.records += 1;
     }
-    Ok(count)
+    Ok(summary)
 }
 
 #[cfg(test)]
@@ -157,7 +194,21 @@ mod tests {
 
     #[test]
     fn an_intact_chain_verifies() {
-        assert_eq!(verify_chain(chain(5)), Ok(5));
+        assert_eq!(verify_chain(chain(5)).map(|s| s.records), Ok(5));
+    }
+
+    #[test]
+    fn a_foreign_message_is_an_alarm_and_the_chain_runs_on_past_it() {
+        let mut records = chain(4);
+        // A publish ack planted at sequence 3; the records after it move on.
+        records.insert(2, (3, br#"{"stream":"HW_SUBMIT","seq":2717}"#.to_vec()));
+        for (i, r) in records.iter_mut().enumerate() {
+            r.0 = i as u64 + 1;
+        }
+        let summary = verify_chain(records).expect("intact");
+        assert_eq!(summary.records, 4);
+        assert_eq!(summary.foreign, [3]);
+        assert!(summary.to_string().contains("ALARM"), "{summary}");
     }
 
     #[test]

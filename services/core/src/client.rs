@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::envelope::Envelope;
 use crate::policy::{KeyStatus, Policy};
 use crate::receipt::Receipt;
-use crate::{Error, MemberId, SigningKey, streams, subjects};
+use crate::{Error, MemberId, SigningKey, natsauth, subjects};
 
 /// How to reach NATS as a member.
 #[derive(Debug, Clone)]
@@ -30,9 +30,18 @@ pub struct Connection {
     pub url: String,
     /// The nkey seed the server authenticates this member by, if any.
     pub nkey_seed: Option<String>,
+    /// The CA certificate file (PEM) the server's certificate must chain
+    /// to. When set, the connection is TLS or nothing, and only this CA is
+    /// trusted, not the system's roots.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
-/// Connects with a private inbox prefix and, if given, nkey authentication.
+/// Connects with a private inbox prefix and, if given, nkey authentication
+/// and TLS.
+///
+/// The first connection is retried in the background until it succeeds, so
+/// a service may start before its server; a CA file that cannot be read or
+/// holds no certificate is refused here instead, as no retry would mend it.
 pub async fn connect(
     conn: &Connection,
     member: Option<&MemberId>,
@@ -59,10 +68,35 @@ pub async fn connect(
     if let Some(seed) = &conn.nkey_seed {
         options = options.nkey(seed.clone());
     }
+    if let Some(ca) = &conn.tls_ca {
+        check_ca_file(ca)?;
+        options = options.require_tls(true).add_root_certificates(ca.clone());
+    }
     tokio::time::timeout(Duration::from_secs(10), options.connect(&conn.url))
         .await
         .map_err(|_| Error::Timeout(format!("connecting to {}", conn.url)))?
         .map_err(|e| Error::Nats(format!("connecting to {}: {e}", conn.url)))
+}
+
+/// Checks that `path` holds at least one PEM certificate, and nothing that
+/// fails to parse.
+fn check_ca_file(path: &std::path::Path) -> Result<(), Error> {
+    use async_nats::rustls::pki_types::CertificateDer;
+    use async_nats::rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Tls(format!("CA file {}: {e}", path.display())))?;
+    if certificates.is_empty() {
+        return Err(Error::Tls(format!(
+            "CA file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// One member's view of Homeward.
@@ -71,8 +105,41 @@ pub struct MemberClient {
     member: MemberId,
     key: Arc<SigningKey>,
     client: async_nats::Client,
+    /// The member's own account's JetStream: its case bucket.
     js: jetstream::Context,
+    /// The streams' account, reached through the member's imports.
+    hw: jetstream::Context,
     policy: Option<Arc<Policy>>,
+}
+
+/// The streams' JetStream, as an identity other than the administrator
+/// reaches it: through its account's imports, under [`natsauth::HW_API`].
+pub fn homeward_jetstream(client: async_nats::Client) -> jetstream::Context {
+    jetstream::with_prefix(client, natsauth::HW_API)
+}
+
+/// Looks up a provisioned durable consumer, saying what to do when it is
+/// missing: nobody but the administrator may create one.
+pub async fn provisioned_consumer(
+    hw: &jetstream::Context,
+    stream: &str,
+    consumer: &str,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, Error> {
+    use jetstream::ErrorCode;
+    use jetstream::stream::ConsumerErrorKind;
+    hw.get_consumer_from_stream(consumer, stream)
+        .await
+        .map_err(|e| match e.kind() {
+            ConsumerErrorKind::JetStream(js)
+                if matches!(
+                    js.error_code(),
+                    ErrorCode::CONSUMER_NOT_FOUND | ErrorCode::STREAM_NOT_FOUND
+                ) =>
+            {
+                Error::NotProvisioned(format!("consumer {consumer} on {stream}"))
+            }
+            _ => Error::Nats(format!("looking up consumer {consumer} on {stream}: {e}")),
+        })
 }
 
 /// A delivery that parsed and verified.
@@ -106,11 +173,13 @@ impl MemberClient {
         policy: Option<Arc<Policy>>,
     ) -> Self {
         let js = jetstream::new(client.clone());
+        let hw = homeward_jetstream(client.clone());
         Self {
             member,
             key: Arc::new(key),
             client,
             js,
+            hw,
             policy,
         }
     }
@@ -127,8 +196,14 @@ impl MemberClient {
         &self.client
     }
 
+    /// The member's own account's JetStream, where its case bucket lives.
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.js
+    }
+
+    /// The streams' JetStream, through the member's imports.
+    pub fn homeward(&self) -> &jetstream::Context {
+        &self.hw
     }
 
     /// Signs a message as this member.
@@ -156,7 +231,7 @@ impl MemberClient {
         if !msg_id.is_empty() {
             publish = publish.message_id(msg_id);
         }
-        self.js
+        self.hw
             .send_publish(subjects::submit(&self.member), publish)
             .await
             .map_err(Error::nats)?
@@ -164,46 +239,42 @@ impl MemberClient {
             .map_err(Error::nats)
     }
 
-    /// This member's durable receipt consumer. Under the generated server
-    /// configuration it was provisioned ahead of time and is only looked up
-    /// (`CONSUMER.INFO`); on an open development server it is created with
-    /// the same configuration if missing.
+    /// This member's receipts, through its durable receipt consumer, which
+    /// the administrator provisioned ([`streams::provision`]).
     pub async fn receipts(&self) -> Result<Receipts, Error> {
-        let stream = self
-            .js
-            .get_stream_no_info(subjects::RECEIPTS_STREAM)
-            .await
-            .map_err(Error::nats)?;
-        let consumer = stream
-            .get_or_create_consumer(
-                &subjects::receipt_consumer(&self.member),
-                streams::receipt_consumer_config(&self.member),
-            )
-            .await
-            .map_err(Error::nats)?;
+        let consumer = provisioned_consumer(
+            &self.hw,
+            subjects::RECEIPTS_STREAM,
+            &subjects::receipt_consumer(&self.member),
+        )
+        .await?;
         Ok(Receipts {
             consumer,
             early: HashMap::new(),
         })
     }
 
-    /// This member's durable delivery consumer, looked up (or, on an open
-    /// development server, created) as [`MemberClient::receipts`] does.
+    /// This member's durable delivery consumer.
     pub async fn delivery_consumer(
         &self,
     ) -> Result<jetstream::consumer::Consumer<pull::Config>, Error> {
-        let stream = self
-            .js
-            .get_stream_no_info(subjects::DELIVER_STREAM)
-            .await
-            .map_err(Error::nats)?;
-        stream
-            .get_or_create_consumer(
-                &subjects::delivery_consumer(&self.member),
-                streams::delivery_consumer_config(&self.member),
-            )
-            .await
-            .map_err(Error::nats)
+        provisioned_consumer(
+            &self.hw,
+            subjects::DELIVER_STREAM,
+            &subjects::delivery_consumer(&self.member),
+        )
+        .await
+    }
+
+    /// This member's durable consumer of its own rejected submissions: the
+    /// original bytes, with the reasons in the `Hw-Reasons` header.
+    pub async fn rejections(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, Error> {
+        provisioned_consumer(
+            &self.hw,
+            subjects::REJECTED_STREAM,
+            &subjects::rejected_consumer(&self.member),
+        )
+        .await
     }
 
     /// Parses and verifies a delivered envelope.

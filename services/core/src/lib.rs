@@ -15,17 +15,20 @@
 //! - [`rejection`]: the stable rejection codes and their sentences.
 //! - [`receipt`]: the gateway's receipt to a sender.
 //! - [`subjects`]: NATS subject, stream and consumer names.
-//! - [`streams`]: JetStream stream set-up, idempotent.
+//! - [`streams`]: streams, consumers and buckets, provisioned by the administrator.
 //! - [`audit`]: the hash-chained audit record and its verification.
 //! - [`client`]: the member client: submit, await receipts, consume deliveries.
+//! - [`console`]: what an operator reads: the audit records, by sequence and live.
 //! - [`devkeys`]: development keys in a git-ignored folder.
-//! - [`natsauth`]: the NATS server's users and permissions, from the policy.
+//! - [`natsauth`]: the NATS server's accounts, users and permissions, from the policy.
 //! - [`natsd`]: finding, checking and starting the pinned `nats-server`.
+//! - [`tls`]: the development CA and server certificate NATS runs TLS with.
 //! - [`settings`], [`telemetry`], [`shutdown`]: config, tracing, stopping.
 
 pub mod audit;
 pub mod canonical;
 pub mod client;
+pub mod console;
 pub mod devkeys;
 pub mod envelope;
 pub mod json;
@@ -42,6 +45,7 @@ pub mod shutdown;
 pub mod streams;
 pub mod subjects;
 pub mod telemetry;
+pub mod tls;
 
 use std::path::PathBuf;
 
@@ -84,10 +88,15 @@ pub enum Error {
     Settings(String),
     #[error("nats: {0}")]
     Nats(String),
+    #[error("tls: {0}")]
+    Tls(String),
     #[error("audit: {0}")]
     Audit(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    /// Something only the administrator makes is missing on the server.
+    #[error("{0} is not provisioned: run `homeward provision` as the administrator")]
+    NotProvisioned(String),
 }
 
 impl Error {

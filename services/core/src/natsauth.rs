@@ -1,60 +1,77 @@
-//! The NATS server's authorization, generated from the policy.
+//! The NATS server's accounts, users and permissions, generated from the
+//! policy.
 //!
 //! The policy is the single source of truth for who may speak on the
-//! broker, so the server's users and their permissions are derived from it
-//! rather than written by hand. Every identity is one NATS user in one
-//! account, authenticated by an nkey (no passwords, no anonymous access, no
-//! `no_auth_user`); an identity's NATS nkey is separate from its signing key,
-//! so a leaked server credential cannot sign and a leaked signing key cannot
-//! connect.
+//! broker, so the server's authorization is derived from it rather than
+//! written by hand. Isolation is the server's, by **accounts**:
 //!
-//! What each kind of identity may do (`<m>` is the member id, `<t>` its
-//! [`MemberId::token`]):
+//! - Homeward's streams live in an account of their own, [`STREAMS_ACCOUNT`]
+//!   (`HW`). Its only user is the administrator, who provisions streams,
+//!   consumers and buckets.
+//! - Every other identity — each member, the gateway, the operator — has an
+//!   account of its own, named by its [`MemberId::token`], with one user.
+//!   It receives from `HW` exactly the subjects it needs, as exports that
+//!   name it alone and imports in its own account ([`Grant`]). A member's
+//!   case bucket, and the gateway's seen-ids bucket, live in the JetStream
+//!   of the identity's own account, where no other identity can name them.
 //!
-//! - **Member** (every role but `gateway` and `operator`): publish only its
-//!   own submissions (`hw.submit.<m>`); look up, pull from and ack only its
-//!   own durable consumers `deliver_<t>` on `HW_DELIVER` and `receipt_<t>` on
-//!   `HW_RECEIPTS`; read and write only its own case bucket `hw_cases_<t>`;
-//!   subscribe only under its private inbox prefix `_INBOX_<t>`. It may not
-//!   create, update or delete any consumer or stream: its consumers and
-//!   bucket are provisioned ahead of time ([`crate::streams::provision_members`]).
-//!   This also rules out key-value operations that make a consumer
-//!   (`keys`, `watch`, `history`). No other member can read its replies.
-//! - **Gateway**: pull from and ack the shared `gateway` consumer on
-//!   `HW_SUBMIT`; publish deliveries, receipts, rejections and audit
-//!   records; use the `hw_seen` bucket; create, update and look up the
-//!   Homeward streams; read the audit chain's head; private inbox.
-//! - **Operator**: read-only. Look up streams and consumers, read messages
-//!   by sequence, and read `HW_AUDIT`, `HW_REJECTED`, `HW_RECEIPTS` and
-//!   `HW_DELIVER` through ephemeral (ordered) consumers; never touch a
-//!   member's durable consumers; private inbox.
-//! - **Administrator** (`admin`): everything. For provisioning, and only in
-//!   development: it is written only when the NATS keys list an `admin`.
+//! Why accounts and not permissions inside one account: NATS checks a
+//! publisher's subject against its permissions, never its *reply* subject,
+//! and the server publishes its own JetStream replies (publish acks,
+//! direct-get replies, pull deliveries) to that reply subject inside the
+//! account, where any stream whose subjects match stores them. In one shared
+//! account a member could plant acks in `HW_AUDIT` or its own bucket's bytes
+//! among another member's deliveries. Across accounts the server maps every
+//! reply to a private `_R_.…` subject, so a hostile reply subject lands in
+//! the requester's own account, where it reaches nothing it could not
+//! publish to itself. `gateway/tests/gateway/isolation.rs` tries each vector
+//! on the real server.
+//!
+//! The streams' API reaches other accounts under [`HW_API`] (`$HW.API`),
+//! not `$JS.API`, so it never collides with the account's own JetStream;
+//! connect with `jetstream::with_prefix(client, HW_API)`. The administrator
+//! reaches the few provisioning subjects of each identity's own JetStream
+//! under [`admin_api_prefix`] (`$HWJS.<token>.API`).
+//!
+//! User permissions stay as a second layer inside each account: every user
+//! may publish only the subjects its account imports (and its own bucket's),
+//! and subscribe only under its private inbox prefix (and, for the operator,
+//! the live audit records and advisories). No user but the administrator may
+//! create, update, delete, purge or seal a stream or consumer.
+//!
+//! What each kind of identity receives (`<m>` is the member id, `<t>` its
+//! token):
+//!
+//! - **Member**: its submit subject `hw.submit.<m>` (the publish ack comes
+//!   back); look-up, pull and ack of its own durable consumers
+//!   `deliver_<t>` on `HW_DELIVER`, `receipt_<t>` on `HW_RECEIPTS` and
+//!   `rejected_<t>` on `HW_REJECTED` (a sender reads its own rejected
+//!   submissions, to see what it sent wrong). In its own account: its case
+//!   bucket `hw_cases_<t>`, without making consumers.
+//! - **Gateway**: pull and ack of the shared `gateway` consumer on
+//!   `HW_SUBMIT`; publishing deliveries, receipts, rejections and audit
+//!   records; looking up the Homeward streams and reading the audit chain's
+//!   head. In its own account: the `hw_seen` bucket.
+//! - **Operator**: metadata only. Look-ups of streams and consumers (state,
+//!   backlogs), the audit records by sequence and live, and JetStream's
+//!   stream and consumer advisories. Never a payload of `HW_SUBMIT`,
+//!   `HW_DELIVER` or `HW_REJECTED`, never a consumer of its own, nothing that
+//!   changes anything. (API advisories are not exported: they carry request
+//!   and response bodies.)
+//! - **Administrator** (`admin`): everything in `HW`, and the provisioning
+//!   subjects of the other accounts. Written only when the NATS keys list an
+//!   `admin`; leave it out of a production site once provisioning is done.
 //!
 //! The subjects follow what async-nats 0.51 sends for each operation (read
-//! from its source): `get_or_create_consumer` sends `CONSUMER.INFO`
-//! first and returns an existing consumer without creating it;
-//! `fetch`/`messages` send `CONSUMER.MSG.NEXT.<stream>.<consumer>` with a
-//! reply under the inbox prefix; `ack`/`double_ack` publish to the message's
-//! `$JS.ACK.<stream>.<consumer>.…` reply subject; `get_key_value` sends
-//! `STREAM.INFO.KV_<bucket>`; key-value `get`/`entry` send
-//! `DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>` (buckets are made with
-//! direct get allowed; `STREAM.MSG.GET.KV_<bucket>` otherwise);
-//! `put`/`create`/`update`/`delete` publish to `$KV.<bucket>.<key>` (`create`
-//! reads the entry when the key exists); `create_key_value` sends `INFO`
-//! then `STREAM.CREATE`; `keys`/`watch`/`history` create a push consumer
-//! (`CONSUMER.CREATE.KV_<bucket>`); an ordered pull consumer is created with
-//! `CONSUMER.CREATE.<stream>` and re-created as
-//! `CONSUMER.CREATE.<stream>.<name>.<filter>` after a gap;
+//! from its source): `get_consumer` sends `CONSUMER.INFO`;
+//! `fetch`/`messages` send `CONSUMER.MSG.NEXT.<stream>.<consumer>`, whose
+//! answers are many messages (so that export's responses are a stream);
+//! `ack`/`double_ack` publish to the message's `$JS.ACK.<stream>.<consumer>.…`
+//! reply subject; `get_key_value` sends `STREAM.INFO.KV_<bucket>`; key-value
+//! `get`/`entry` send `DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>`;
+//! `put`/`create`/`update`/`delete` publish to `$KV.<bucket>.<key>`;
+//! `create_key_value` sends `INFO` then `STREAM.CREATE`;
 //! `Stream::get_raw_message` sends `STREAM.MSG.GET.<stream>`.
-//!
-//! Known limit: a subject permission cannot see inside a consumer's
-//! configuration, so an operator may create a push consumer on a stream it
-//! can read, delivering to a subject of its choice. It gains nothing it may
-//! not read anyway; members may create no consumer at all. The operator may
-//! not delete consumers either: when an ordered consumer is re-created, the
-//! client's attempt to delete the old one is refused (the server reports
-//! it) and the old one goes away on its own after 30 s without interest.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -70,8 +87,26 @@ use crate::subjects::{self, *};
 /// The administrator identity's name in the NATS keys.
 pub const ADMIN: &str = "admin";
 
-/// The JetStream API prefix.
+/// The account that holds Homeward's streams; the administrator's.
+pub const STREAMS_ACCOUNT: &str = "HW";
+
+/// The prefix under which every other account reaches the streams'
+/// JetStream API.
+pub const HW_API: &str = "$HW.API";
+
+/// The JetStream API prefix inside an account.
 const API: &str = "$JS.API";
+
+/// The prefix under which the administrator reaches the provisioning
+/// subjects of `identity`'s own JetStream.
+pub fn admin_api_prefix(identity: &MemberId) -> String {
+    format!("$HWJS.{}.API", identity.token())
+}
+
+/// The NATS account of a policy member.
+pub fn account_name(identity: &MemberId) -> String {
+    identity.token()
+}
 
 /// What an identity is allowed, by the role its policy member has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -80,9 +115,9 @@ pub enum Kind {
     Member,
     /// A gateway instance.
     Gateway,
-    /// The operator console: read-only.
+    /// The operator console: metadata only.
     Operator,
-    /// Everything: provisioning, development only.
+    /// Everything: provisioning.
     Admin,
 }
 
@@ -106,7 +141,108 @@ impl Kind {
     }
 }
 
-/// One user's subject permissions. Deny wins over allow.
+/// How the answers to an exported service come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Responses {
+    /// One answer per request.
+    Singleton,
+    /// Any number of answers (pull deliveries).
+    Stream,
+}
+
+/// One subject an account receives from the streams' account: the export
+/// in `HW` names that account alone, and the account imports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grant {
+    /// A request the account sends into `HW`; `local` is the subject it
+    /// publishes to in its own account.
+    Service {
+        subject: String,
+        local: String,
+        responses: Responses,
+    },
+    /// Messages published in `HW` that the account may subscribe to.
+    Stream { subject: String },
+}
+
+impl Grant {
+    fn service(subject: String) -> Self {
+        Grant::Service {
+            local: subject.clone(),
+            subject,
+            responses: Responses::Singleton,
+        }
+    }
+
+    /// A JetStream API call, reached under [`HW_API`].
+    fn api(rest: &str) -> Self {
+        Grant::Service {
+            subject: format!("{API}.{rest}"),
+            local: format!("{HW_API}.{rest}"),
+            responses: Responses::Singleton,
+        }
+    }
+
+    /// A pull from one consumer: many answers to one request.
+    fn pull(stream: &str, consumer: &str) -> Self {
+        let rest = format!("CONSUMER.MSG.NEXT.{stream}.{consumer}");
+        Grant::Service {
+            subject: format!("{API}.{rest}"),
+            local: format!("{HW_API}.{rest}"),
+            responses: Responses::Stream,
+        }
+    }
+}
+
+/// Look-up, pull and ack of one durable consumer in `HW`.
+fn use_consumer(out: &mut Vec<Grant>, stream: &str, consumer: &str) {
+    out.push(Grant::api(&format!("CONSUMER.INFO.{stream}.{consumer}")));
+    out.push(Grant::pull(stream, consumer));
+    out.push(Grant::service(format!("$JS.ACK.{stream}.{consumer}.>")));
+}
+
+/// The subjects that read and write one key-value bucket of the account's
+/// own JetStream, without making consumers.
+fn use_bucket(out: &mut Vec<String>, bucket: &str) {
+    let stream = format!("KV_{bucket}");
+    out.push(format!("$KV.{bucket}.>"));
+    out.push(format!("{API}.STREAM.INFO.{stream}"));
+    out.push(format!("{API}.DIRECT.GET.{stream}"));
+    out.push(format!("{API}.DIRECT.GET.{stream}.>"));
+    out.push(format!("{API}.STREAM.MSG.GET.{stream}"));
+}
+
+/// The API subjects of an account's own JetStream that the administrator
+/// may use, to make and inspect its bucket: nothing that reads a value.
+fn provisioning_subjects(bucket: &str) -> Vec<String> {
+    let stream = format!("KV_{bucket}");
+    vec![
+        "INFO".to_owned(),
+        format!("STREAM.INFO.{stream}"),
+        format!("STREAM.CREATE.{stream}"),
+        format!("STREAM.UPDATE.{stream}"),
+    ]
+}
+
+/// The Homeward streams, in [`crate::streams::configs`] order.
+pub const STREAMS: [&str; 5] = [
+    SUBMIT_STREAM,
+    DELIVER_STREAM,
+    RECEIPTS_STREAM,
+    REJECTED_STREAM,
+    AUDIT_STREAM,
+];
+
+/// JetStream advisories the operator follows: stream and consumer events
+/// (created, deleted, leader elected, a message past its deliveries or
+/// terminated). Not `API` advisories: those carry request and response
+/// bodies, a message's content among them.
+pub const OPERATOR_ADVISORIES: [&str; 2] = [
+    "$JS.EVENT.ADVISORY.STREAM.>",
+    "$JS.EVENT.ADVISORY.CONSUMER.>",
+];
+
+/// One user's subject permissions inside its account. Deny wins over allow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permissions {
     pub publish_allow: Vec<String>,
@@ -114,16 +250,132 @@ pub struct Permissions {
     pub subscribe_allow: Vec<String>,
 }
 
-/// One NATS user.
+/// What one identity's account is: what it receives from `HW`, its own
+/// JetStream, and what its one user may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NatsUser {
-    /// The member id, or [`ADMIN`].
-    pub identity: String,
+pub struct Access {
     pub kind: Kind,
-    /// The public nkey (`U…`) the user authenticates with.
+    pub grants: Vec<Grant>,
+    /// The bucket in the account's own JetStream, if it has one.
+    pub bucket: Option<String>,
+    pub permissions: Permissions,
+}
+
+fn access(kind: Kind, identity: &MemberId, grants: Vec<Grant>, bucket: Option<String>) -> Access {
+    let mut publish = Vec::new();
+    let mut subscribe = vec![format!("{}.>", inbox_prefix(identity))];
+    for grant in &grants {
+        match grant {
+            Grant::Service { local, .. } => publish.push(local.clone()),
+            Grant::Stream { subject } => subscribe.push(subject.clone()),
+        }
+    }
+    if let Some(bucket) = &bucket {
+        use_bucket(&mut publish, bucket);
+    }
+    Access {
+        kind,
+        grants,
+        bucket,
+        permissions: Permissions {
+            publish_allow: dedup(publish),
+            publish_deny: Vec::new(),
+            subscribe_allow: subscribe,
+        },
+    }
+}
+
+/// A member's account: its own submit subject, its own three durable
+/// consumers, its own case bucket and its own inbox; nothing else.
+pub fn member_access(member: &MemberId) -> Access {
+    let mut grants = vec![Grant::service(subjects::submit(member))];
+    use_consumer(&mut grants, DELIVER_STREAM, &delivery_consumer(member));
+    use_consumer(&mut grants, RECEIPTS_STREAM, &receipt_consumer(member));
+    use_consumer(&mut grants, REJECTED_STREAM, &rejected_consumer(member));
+    access(Kind::Member, member, grants, Some(case_bucket(member)))
+}
+
+/// A gateway's account: the work queue, everything it writes, the look-ups
+/// it checks the streams with, the audit chain's head, and its bucket.
+pub fn gateway_access(gateway: &MemberId) -> Access {
+    let mut grants: Vec<Grant> = [DELIVER_ALL, RECEIPT_ALL, REJECTED_ALL, AUDIT_ALL]
+        .map(|s| Grant::service(s.to_owned()))
+        .to_vec();
+    for stream in STREAMS {
+        grants.push(Grant::api(&format!("STREAM.INFO.{stream}")));
+    }
+    grants.push(Grant::api(&format!("STREAM.MSG.GET.{AUDIT_STREAM}")));
+    use_consumer(&mut grants, SUBMIT_STREAM, GATEWAY_CONSUMER);
+    access(Kind::Gateway, gateway, grants, Some(SEEN_BUCKET.to_owned()))
+}
+
+/// The operator's account: look-ups of streams and consumers, the audit
+/// records, and advisories; no payload of any other stream, no consumer,
+/// no change.
+pub fn operator_access(operator: &MemberId) -> Access {
+    let mut grants = vec![
+        Grant::api("INFO"),
+        Grant::api("STREAM.NAMES"),
+        Grant::api("STREAM.LIST"),
+    ];
+    for stream in STREAMS {
+        grants.push(Grant::api(&format!("STREAM.INFO.{stream}")));
+        grants.push(Grant::api(&format!("CONSUMER.INFO.{stream}.*")));
+        grants.push(Grant::api(&format!("CONSUMER.NAMES.{stream}")));
+        grants.push(Grant::api(&format!("CONSUMER.LIST.{stream}")));
+    }
+    grants.push(Grant::api(&format!("DIRECT.GET.{AUDIT_STREAM}")));
+    grants.push(Grant::api(&format!("STREAM.MSG.GET.{AUDIT_STREAM}")));
+    grants.push(Grant::Stream {
+        subject: AUDIT_ALL.to_owned(),
+    });
+    for advisory in OPERATOR_ADVISORIES {
+        grants.push(Grant::Stream {
+            subject: advisory.to_owned(),
+        });
+    }
+    access(Kind::Operator, operator, grants, None)
+}
+
+/// The account of a policy member, by its role.
+pub fn access_of(id: &MemberId, role: Role) -> Access {
+    match Kind::of(role) {
+        Kind::Gateway => gateway_access(id),
+        Kind::Operator => operator_access(id),
+        // `Kind::of` never gives `Admin`: no policy role is the administrator.
+        Kind::Member | Kind::Admin => member_access(id),
+    }
+}
+
+fn dedup(list: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for s in list {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// One NATS account with its one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsAccount {
+    /// The member id.
+    pub identity: MemberId,
+    /// The account's name ([`account_name`]).
+    pub name: String,
+    /// The public nkey (`U…`) its user authenticates with.
     pub nkey: String,
-    /// `None` for the administrator: no restriction.
-    pub permissions: Option<Permissions>,
+    pub access: Access,
+}
+
+/// The whole authorization: the streams' account with the administrator,
+/// and one account per policy member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The administrator's public nkey, if the keys list one.
+    pub admin: Option<String>,
+    pub accounts: Vec<NatsAccount>,
 }
 
 /// The NATS public keys of the identities, by identity (member id or
@@ -214,164 +466,22 @@ fn toml_key(identity: &str) -> String {
     }
 }
 
-fn api(rest: &str) -> String {
-    format!("{API}.{rest}")
-}
-
-/// The subjects that use one durable consumer: look it up, pull, ack.
-fn use_consumer(out: &mut Vec<String>, stream: &str, consumer: &str) {
-    out.push(api(&format!("CONSUMER.INFO.{stream}.{consumer}")));
-    out.push(api(&format!("CONSUMER.MSG.NEXT.{stream}.{consumer}")));
-    out.push(format!("$JS.ACK.{stream}.{consumer}.>"));
-}
-
-/// The subjects that read and write one key-value bucket without making
-/// consumers.
-fn use_bucket(out: &mut Vec<String>, bucket: &str) {
-    let stream = format!("KV_{bucket}");
-    out.push(format!("$KV.{bucket}.>"));
-    out.push(api(&format!("STREAM.INFO.{stream}")));
-    out.push(api(&format!("DIRECT.GET.{stream}")));
-    out.push(api(&format!("DIRECT.GET.{stream}.>")));
-    out.push(api(&format!("STREAM.MSG.GET.{stream}")));
-}
-
-/// A member's permissions: its own submit subject, its own two durable
-/// consumers, its own case bucket and its own inbox; nothing else.
-pub fn member_permissions(member: &MemberId) -> Permissions {
-    let mut publish = vec![subjects::submit(member)];
-    use_consumer(&mut publish, DELIVER_STREAM, &delivery_consumer(member));
-    use_consumer(&mut publish, RECEIPTS_STREAM, &receipt_consumer(member));
-    use_bucket(&mut publish, &case_bucket(member));
-    Permissions {
-        publish_allow: publish,
-        publish_deny: Vec::new(),
-        subscribe_allow: vec![format!("{}.>", inbox_prefix(member))],
-    }
-}
-
-/// The Homeward streams, in [`crate::streams::configs`] order.
-const STREAMS: [&str; 5] = [
-    SUBMIT_STREAM,
-    DELIVER_STREAM,
-    RECEIPTS_STREAM,
-    REJECTED_STREAM,
-    AUDIT_STREAM,
-];
-
-/// The streams an operator reads.
-const OPERATOR_READS: [&str; 4] = [
-    AUDIT_STREAM,
-    REJECTED_STREAM,
-    RECEIPTS_STREAM,
-    DELIVER_STREAM,
-];
-
-/// A gateway's permissions: the work queue, everything it writes, its
-/// bucket, the streams it sets up, and its own inbox.
-pub fn gateway_permissions(gateway: &MemberId) -> Permissions {
-    let mut publish: Vec<String> = [DELIVER_ALL, RECEIPT_ALL, REJECTED_ALL, AUDIT_ALL]
-        .map(str::to_owned)
-        .to_vec();
-    // `create_key_value` asks for the account's limits first.
-    publish.push(api("INFO"));
-    let seen_stream = format!("KV_{SEEN_BUCKET}");
-    for stream in STREAMS.iter().copied().chain([seen_stream.as_str()]) {
-        for action in ["INFO", "CREATE", "UPDATE"] {
-            publish.push(api(&format!("STREAM.{action}.{stream}")));
-        }
-    }
-    // The audit chain's head, read by sequence.
-    publish.push(api(&format!("STREAM.MSG.GET.{AUDIT_STREAM}")));
-    use_bucket(&mut publish, SEEN_BUCKET);
-    // The shared work-queue consumer, created by the first gateway if missing.
-    use_consumer(&mut publish, SUBMIT_STREAM, GATEWAY_CONSUMER);
-    publish.push(api(&format!(
-        "CONSUMER.CREATE.{SUBMIT_STREAM}.{GATEWAY_CONSUMER}"
-    )));
-    publish.push(api(&format!(
-        "CONSUMER.CREATE.{SUBMIT_STREAM}.{GATEWAY_CONSUMER}.>"
-    )));
-    Permissions {
-        publish_allow: dedup(publish),
-        publish_deny: Vec::new(),
-        subscribe_allow: vec![format!("{}.>", inbox_prefix(gateway))],
-    }
-}
-
-/// An operator's permissions: read-only. It may make ephemeral consumers
-/// on the streams it reads, and look up streams and consumers for backlogs,
-/// but never create, update or pull from a member's durable consumer.
-pub fn operator_permissions(operator: &MemberId, policy: &Policy) -> Permissions {
-    let mut publish = vec![api("INFO"), api("STREAM.NAMES"), api("STREAM.LIST")];
-    for stream in STREAMS {
-        publish.push(api(&format!("STREAM.INFO.{stream}")));
-        publish.push(api(&format!("CONSUMER.INFO.{stream}.*")));
-        publish.push(api(&format!("CONSUMER.NAMES.{stream}")));
-        publish.push(api(&format!("CONSUMER.LIST.{stream}")));
-    }
-    for stream in OPERATOR_READS {
-        publish.push(api(&format!("STREAM.MSG.GET.{stream}")));
-        publish.push(api(&format!("CONSUMER.CREATE.{stream}")));
-        publish.push(api(&format!("CONSUMER.CREATE.{stream}.>")));
-        publish.push(api(&format!("CONSUMER.MSG.NEXT.{stream}.*")));
-    }
-    // Pulling from a member's durable consumer would take its deliveries
-    // away from it; creating one by its name would update it.
-    let mut deny = Vec::new();
-    for member in policy
-        .members()
-        .filter(|m| Kind::of(m.role) == Kind::Member)
-    {
-        for (stream, consumer) in [
-            (DELIVER_STREAM, delivery_consumer(&member.id)),
-            (RECEIPTS_STREAM, receipt_consumer(&member.id)),
-        ] {
-            deny.push(api(&format!("CONSUMER.MSG.NEXT.{stream}.{consumer}")));
-            deny.push(api(&format!("CONSUMER.CREATE.{stream}.{consumer}")));
-            deny.push(api(&format!("CONSUMER.CREATE.{stream}.{consumer}.>")));
-        }
-    }
-    Permissions {
-        publish_allow: publish,
-        publish_deny: deny,
-        subscribe_allow: vec![format!("{}.>", inbox_prefix(operator))],
-    }
-}
-
-fn dedup(list: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(list.len());
-    for s in list {
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out
-}
-
-/// Every NATS user of a policy: one per member, by its role, plus the
-/// administrator when the keys list one. Fails naming every member that has
-/// no NATS key.
-pub fn users(policy: &Policy, keys: &NatsKeys) -> Result<Vec<NatsUser>, Error> {
-    let mut users = Vec::new();
+/// The authorization of a policy: one account per member, by its role,
+/// plus the administrator in the streams' account when the keys list one.
+/// Fails naming every member that has no NATS key.
+pub fn authorization(policy: &Policy, keys: &NatsKeys) -> Result<Authorization, Error> {
+    let mut accounts = Vec::new();
     let mut missing = Vec::new();
     for member in policy.members() {
         let Some(nkey) = keys.public(member.id.as_str()) else {
             missing.push(member.id.to_string());
             continue;
         };
-        let kind = Kind::of(member.role);
-        let permissions = match kind {
-            Kind::Gateway => gateway_permissions(&member.id),
-            Kind::Operator => operator_permissions(&member.id, policy),
-            // `Kind::of` never gives `Admin`: no policy role is the administrator.
-            Kind::Member | Kind::Admin => member_permissions(&member.id),
-        };
-        users.push(NatsUser {
-            identity: member.id.to_string(),
-            kind,
+        accounts.push(NatsAccount {
+            identity: member.id.clone(),
+            name: account_name(&member.id),
             nkey: nkey.to_owned(),
-            permissions: Some(permissions),
+            access: access_of(&member.id, member.role),
         });
     }
     if !missing.is_empty() {
@@ -380,60 +490,168 @@ pub fn users(policy: &Policy, keys: &NatsKeys) -> Result<Vec<NatsUser>, Error> {
             missing.join(", ")
         )));
     }
-    if let Some(nkey) = keys.public(ADMIN) {
-        users.push(NatsUser {
-            identity: ADMIN.to_owned(),
-            kind: Kind::Admin,
-            nkey: nkey.to_owned(),
-            permissions: None,
-        });
-    }
-    Ok(users)
+    Ok(Authorization {
+        admin: keys.public(ADMIN).map(str::to_owned),
+        accounts,
+    })
 }
 
-/// The server's `authorization` block for a policy, ready to include in or
+/// The server's `accounts` block for a policy, ready to include in or
 /// append to a nats-server configuration file.
 pub fn server_config(policy: &Policy, keys: &NatsKeys) -> Result<String, Error> {
-    Ok(render(&policy.origin, &users(policy, keys)?))
+    Ok(render(&policy.origin, &authorization(policy, keys)?))
+}
+
+/// How much of its own JetStream an account may use.
+fn jetstream_limits(kind: Kind) -> &'static str {
+    match kind {
+        // One bucket each; no memory storage is used.
+        Kind::Member => "{ max_mem: 1MB, max_file: 1GB, max_streams: 1 }",
+        Kind::Gateway => "{ max_mem: 1MB, max_file: 8GB, max_streams: 1 }",
+        Kind::Operator | Kind::Admin => "disabled",
+    }
 }
 
 fn quoted_list(out: &mut String, indent: &str, items: &[String]) {
     out.push_str("[\n");
     for item in items {
-        // Subjects are built from checked ids: no quotes or backslashes.
+        // Subjects and names are built from checked ids: no quotes or
+        // backslashes.
         let _ = writeln!(out, "{indent}  \"{item}\"");
     }
     let _ = write!(out, "{indent}]");
 }
 
-/// Renders users as a nats-server `authorization` block.
-pub fn render(origin: &str, users: &[NatsUser]) -> String {
+fn render_user(out: &mut String, comment: &str, nkey: &str, permissions: Option<&Permissions>) {
+    let _ = writeln!(out, "      # {comment}");
+    let _ = writeln!(out, "      {{\n        nkey: \"{nkey}\"");
+    if let Some(p) = permissions {
+        let i = "            ";
+        out.push_str("        permissions: {\n          publish: {\n            allow: ");
+        quoted_list(out, i, &p.publish_allow);
+        out.push('\n');
+        if !p.publish_deny.is_empty() {
+            out.push_str("            deny: ");
+            quoted_list(out, i, &p.publish_deny);
+            out.push('\n');
+        }
+        out.push_str("          }\n          subscribe: {\n            allow: ");
+        quoted_list(out, i, &p.subscribe_allow);
+        out.push_str("\n          }\n        }\n");
+    }
+    out.push_str("      }\n");
+}
+
+/// Renders an authorization as a nats-server `accounts` block.
+pub fn render(origin: &str, auth: &Authorization) -> String {
     let mut out = format!(
-        "# NATS authorization for Homeward, generated from the policy {origin}\n\
+        "# NATS accounts for Homeward, generated from the policy {origin}\n\
          # by `homeward policy nats-config`. Do not edit: regenerate it when the\n\
          # policy or the NATS keys change. Every user authenticates by nkey;\n\
          # there are no passwords and no anonymous access.\n\
-         authorization {{\n  users = [\n"
+         accounts {{\n"
     );
-    for user in users {
-        let _ = writeln!(out, "    # {} ({})", user.identity, user.kind.as_str());
-        let _ = writeln!(out, "    {{\n      nkey: \"{}\"", user.nkey);
-        if let Some(p) = &user.permissions {
-            out.push_str("      permissions: {\n        publish: {\n          allow: ");
-            quoted_list(&mut out, "          ", &p.publish_allow);
-            out.push('\n');
-            if !p.publish_deny.is_empty() {
-                out.push_str("          deny: ");
-                quoted_list(&mut out, "          ", &p.publish_deny);
-                out.push('\n');
-            }
-            out.push_str("        }\n        subscribe: {\n          allow: ");
-            quoted_list(&mut out, "          ", &p.subscribe_allow);
-            out.push_str("\n        }\n      }\n");
+    // The streams' exports, each to exactly the accounts granted it.
+    let mut exports: BTreeMap<(u8, &str, Responses), Vec<&str>> = BTreeMap::new();
+    for account in &auth.accounts {
+        for grant in &account.access.grants {
+            let key = match grant {
+                Grant::Service {
+                    subject, responses, ..
+                } => (0, subject.as_str(), *responses),
+                Grant::Stream { subject } => (1, subject.as_str(), Responses::Singleton),
+            };
+            exports.entry(key).or_default().push(&account.name);
         }
-        out.push_str("    }\n");
     }
-    out.push_str("  ]\n}\n");
+    let _ = writeln!(
+        out,
+        "  # Homeward's streams. Its only user is the administrator.\n  \"{STREAMS_ACCOUNT}\": {{\n    jetstream: enabled\n    users: ["
+    );
+    if let Some(nkey) = &auth.admin {
+        render_user(&mut out, "admin (administrator)", nkey, None);
+    }
+    out.push_str("    ]\n    exports: [\n");
+    for ((kind, subject, responses), accounts) in &exports {
+        let kind = if *kind == 0 { "service" } else { "stream" };
+        let response = if *responses == Responses::Stream {
+            ", response_type: \"stream\""
+        } else {
+            ""
+        };
+        let names: Vec<String> = accounts.iter().map(|a| format!("\"{a}\"")).collect();
+        let _ = writeln!(
+            out,
+            "      {{ {kind}: \"{subject}\"{response}, accounts: [{}] }}",
+            names.join(", ")
+        );
+    }
+    out.push_str("    ]\n    imports: [\n");
+    for account in &auth.accounts {
+        let Some(bucket) = &account.access.bucket else {
+            continue;
+        };
+        let prefix = admin_api_prefix(&account.identity);
+        for rest in provisioning_subjects(bucket) {
+            let _ = writeln!(
+                out,
+                "      {{ service: {{ account: \"{}\", subject: \"{API}.{rest}\" }}, to: \"{prefix}.{rest}\" }}",
+                account.name
+            );
+        }
+    }
+    out.push_str("    ]\n  }\n");
+    for account in &auth.accounts {
+        let access = &account.access;
+        let _ = writeln!(
+            out,
+            "  # {} ({})\n  \"{}\": {{\n    jetstream: {}\n    users: [",
+            account.identity,
+            access.kind.as_str(),
+            account.name,
+            jetstream_limits(access.kind)
+        );
+        render_user(
+            &mut out,
+            account.identity.as_str(),
+            &account.nkey,
+            Some(&access.permissions),
+        );
+        out.push_str("    ]\n    exports: [\n");
+        if let Some(bucket) = &access.bucket {
+            for rest in provisioning_subjects(bucket) {
+                let _ = writeln!(
+                    out,
+                    "      {{ service: \"{API}.{rest}\", accounts: [\"{STREAMS_ACCOUNT}\"] }}"
+                );
+            }
+        }
+        out.push_str("    ]\n    imports: [\n");
+        for grant in &access.grants {
+            match grant {
+                Grant::Service { subject, local, .. } if subject == local => {
+                    let _ = writeln!(
+                        out,
+                        "      {{ service: {{ account: \"{STREAMS_ACCOUNT}\", subject: \"{subject}\" }} }}"
+                    );
+                }
+                Grant::Service { subject, local, .. } => {
+                    let _ = writeln!(
+                        out,
+                        "      {{ service: {{ account: \"{STREAMS_ACCOUNT}\", subject: \"{subject}\" }}, to: \"{local}\" }}"
+                    );
+                }
+                Grant::Stream { subject } => {
+                    let _ = writeln!(
+                        out,
+                        "      {{ stream: {{ account: \"{STREAMS_ACCOUNT}\", subject: \"{subject}\" }} }}"
+                    );
+                }
+            }
+        }
+        out.push_str("    ]\n  }\n");
+    }
+    out.push_str("}\n");
     out
 }
 
@@ -445,54 +663,103 @@ mod tests {
         MemberId::parse(id).expect("member id")
     }
 
+    fn locals(access: &Access) -> Vec<&str> {
+        access
+            .grants
+            .iter()
+            .map(|g| match g {
+                Grant::Service { local, .. } => local.as_str(),
+                Grant::Stream { subject } => subject.as_str(),
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_member_may_use_only_its_own_names() {
-        let p = member_permissions(&member("kz.mfa"));
+    fn a_member_receives_only_its_own_names() {
+        let a = member_access(&member("kz.mfa"));
         assert_eq!(
-            p.publish_allow,
+            locals(&a),
             [
                 "hw.submit.kz.mfa",
-                "$JS.API.CONSUMER.INFO.HW_DELIVER.deliver_kz_mfa",
-                "$JS.API.CONSUMER.MSG.NEXT.HW_DELIVER.deliver_kz_mfa",
+                "$HW.API.CONSUMER.INFO.HW_DELIVER.deliver_kz_mfa",
+                "$HW.API.CONSUMER.MSG.NEXT.HW_DELIVER.deliver_kz_mfa",
                 "$JS.ACK.HW_DELIVER.deliver_kz_mfa.>",
-                "$JS.API.CONSUMER.INFO.HW_RECEIPTS.receipt_kz_mfa",
-                "$JS.API.CONSUMER.MSG.NEXT.HW_RECEIPTS.receipt_kz_mfa",
+                "$HW.API.CONSUMER.INFO.HW_RECEIPTS.receipt_kz_mfa",
+                "$HW.API.CONSUMER.MSG.NEXT.HW_RECEIPTS.receipt_kz_mfa",
                 "$JS.ACK.HW_RECEIPTS.receipt_kz_mfa.>",
-                "$KV.hw_cases_kz_mfa.>",
-                "$JS.API.STREAM.INFO.KV_hw_cases_kz_mfa",
-                "$JS.API.DIRECT.GET.KV_hw_cases_kz_mfa",
-                "$JS.API.DIRECT.GET.KV_hw_cases_kz_mfa.>",
-                "$JS.API.STREAM.MSG.GET.KV_hw_cases_kz_mfa",
+                "$HW.API.CONSUMER.INFO.HW_REJECTED.rejected_kz_mfa",
+                "$HW.API.CONSUMER.MSG.NEXT.HW_REJECTED.rejected_kz_mfa",
+                "$JS.ACK.HW_REJECTED.rejected_kz_mfa.>",
             ]
         );
-        assert_eq!(p.subscribe_allow, ["_INBOX_kz_mfa.>"]);
-        // Nothing that makes or changes a consumer or a stream.
-        for s in &p.publish_allow {
+        assert_eq!(a.bucket.as_deref(), Some("hw_cases_kz_mfa"));
+        assert_eq!(a.permissions.subscribe_allow, ["_INBOX_kz_mfa.>"]);
+        // Its user may publish what it imports and its own bucket's
+        // subjects, and nothing that makes or changes a stream or consumer.
+        for s in &a.permissions.publish_allow {
             for verb in ["CREATE", "UPDATE", "DELETE", "PURGE"] {
                 assert!(!s.contains(verb), "{s} lets a member {verb}");
             }
         }
+        assert!(
+            a.permissions
+                .publish_allow
+                .contains(&"$KV.hw_cases_kz_mfa.>".to_owned())
+        );
     }
 
     #[test]
-    fn the_gateway_may_set_up_streams_and_use_its_consumer() {
-        let p = gateway_permissions(&member("homeward.gateway"));
+    fn the_gateway_writes_and_pulls_but_changes_no_stream() {
+        let a = gateway_access(&member("homeward.gateway"));
+        let l = locals(&a);
         for s in [
             "hw.deliver.>",
-            "$JS.API.STREAM.UPDATE.HW_AUDIT",
-            "$JS.API.CONSUMER.MSG.NEXT.HW_SUBMIT.gateway",
+            "hw.audit.>",
+            "$HW.API.STREAM.INFO.HW_AUDIT",
+            "$HW.API.STREAM.MSG.GET.HW_AUDIT",
+            "$HW.API.CONSUMER.MSG.NEXT.HW_SUBMIT.gateway",
             "$JS.ACK.HW_SUBMIT.gateway.>",
-            "$KV.hw_seen.>",
         ] {
-            assert!(p.publish_allow.iter().any(|x| x == s), "{s} missing");
+            assert!(l.contains(&s), "{s} missing");
         }
-        assert!(!p.publish_allow.iter().any(|s| s.starts_with("hw.submit")));
-        assert!(
-            !p.publish_allow
-                .iter()
-                .any(|s| s.contains("DELETE") || s.contains("PURGE"))
-        );
-        assert_eq!(p.subscribe_allow, ["_INBOX_homeward_gateway.>"]);
+        assert!(!l.iter().any(|s| s.starts_with("hw.submit")));
+        for s in a
+            .permissions
+            .publish_allow
+            .iter()
+            .map(String::as_str)
+            .chain(l)
+        {
+            for verb in ["CREATE", "UPDATE", "DELETE", "PURGE"] {
+                assert!(!s.contains(verb), "{s} lets the gateway {verb}");
+            }
+        }
+        assert_eq!(a.bucket.as_deref(), Some("hw_seen"));
+    }
+
+    #[test]
+    fn the_operator_reads_metadata_and_the_audit_only() {
+        let a = operator_access(&member("homeward.operator"));
+        assert_eq!(a.bucket, None);
+        for s in locals(&a) {
+            for payload_stream in [
+                SUBMIT_STREAM,
+                DELIVER_STREAM,
+                REJECTED_STREAM,
+                RECEIPTS_STREAM,
+            ] {
+                for verb in ["MSG.GET", "DIRECT.GET", "MSG.NEXT"] {
+                    assert!(
+                        !s.contains(&format!("{verb}.{payload_stream}")),
+                        "{s} reads payloads"
+                    );
+                }
+            }
+            for verb in ["CREATE", "UPDATE", "DELETE", "PURGE", "ACK", "ADVISORY.API"] {
+                assert!(!s.contains(verb), "{s} lets the operator {verb}");
+            }
+            assert!(!s.starts_with("hw.") || s == AUDIT_ALL, "{s}");
+        }
     }
 
     #[test]

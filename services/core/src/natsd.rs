@@ -14,6 +14,10 @@
 //! away. Each server gets a fresh random key unless it is given one. The key
 //! reaches the server only through its environment ([`STORE_KEY_ENV`]),
 //! which the generated configuration names; it is never written to a file.
+//!
+//! Given [`ServerOptions::tls`], the server serves TLS only: a client that
+//! does not upgrade is refused, and [`NatsServer::url`] says `tls://`.
+//! [`crate::tls`] makes a development certificate for it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -197,6 +201,10 @@ pub struct ServerOptions {
     /// Extra configuration text appended to the generated file
     /// (authorization, accounts).
     pub extra_config: String,
+    /// The certificate and key to serve TLS with. When set, the server
+    /// refuses every client that does not speak TLS, and [`NatsServer::url`]
+    /// is a `tls://` one; its clients need the `ca` file.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// A running nats-server, killed on drop.
@@ -252,9 +260,19 @@ impl NatsServer {
         self.port
     }
 
-    /// The client URL.
+    /// The client URL: `tls://` when the server serves TLS, else `nats://`.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.options.tls.is_some() {
+            "tls"
+        } else {
+            "nats"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS files the server serves with, if it does.
+    pub fn tls(&self) -> Option<&crate::tls::TlsFiles> {
+        self.options.tls.as_ref()
     }
 
     /// The JetStream store folder.
@@ -319,8 +337,13 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
         ),
         StoreEncryption::RandomKey | StoreEncryption::Off => (String::new(), None),
     };
+    let tls = options
+        .tls
+        .as_ref()
+        .map(|files| files.server_config() + "\n")
+        .unwrap_or_default();
     let config = format!(
-        "listen: \"127.0.0.1:{port}\"\nhttp: 0\nmax_payload: 1MB\njetstream {{\n  store_dir: {store:?}\n{sync}{encryption}}}\n{}\n",
+        "listen: \"127.0.0.1:{port}\"\nhttp: 0\nmax_payload: 1MB\njetstream {{\n  store_dir: {store:?}\n{sync}{encryption}}}\n{tls}{}\n",
         options.extra_config,
         store = store.display().to_string(),
     );

@@ -6,7 +6,7 @@
 //! a file is an error rather than a silently ignored key.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -70,6 +70,11 @@ pub struct NatsSettings {
     /// An nkey seed for server authentication, if the server asks for one.
     #[serde(default)]
     pub nkey_seed: Option<Secret>,
+    /// The CA certificate file (PEM) to check the server's certificate
+    /// with. When set, only TLS connections are made, and only this CA is
+    /// trusted.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 fn default_url() -> String {
@@ -81,6 +86,7 @@ impl Default for NatsSettings {
         Self {
             url: default_url(),
             nkey_seed: None,
+            tls_ca: None,
         }
     }
 }

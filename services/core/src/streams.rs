@@ -19,14 +19,15 @@
 //! envelope still reaches the gateway and is rejected on the record as
 //! `too_large`, rather than failing silently at the sender.
 //!
-//! Each member's durable consumers (`deliver_<member>` on `HW_DELIVER`,
-//! `receipt_<member>` on `HW_RECEIPTS`) and its case bucket
-//! (`hw_cases_<member>`) are made ahead of time by a privileged identity
-//! with [`provision_members`]: under the server configuration that
-//! [`crate::natsauth`] generates, a member may use them but may not create a
-//! consumer or a stream itself. The configurations here are the ones the
-//! member client asks for, so a client on an open development server makes
-//! exactly what provisioning would have made.
+//! Everything is made ahead of time by the administrator with
+//! [`provision`]: the streams, the gateways' consumer, each member's
+//! durable consumers (`deliver_<member>` on `HW_DELIVER`, `receipt_<member>`
+//! on `HW_RECEIPTS`, `rejected_<member>` on `HW_REJECTED`) and its case
+//! bucket (`hw_cases_<member>`, in the member's own account), and the
+//! gateway's seen-ids bucket (`hw_seen`, in the gateway's account). Under
+//! the server configuration that [`crate::natsauth`] generates, nobody else
+//! may create, update or delete a stream or consumer: the gateway and the
+//! members only look up what they use, and say what is missing.
 
 use std::time::Duration;
 
@@ -93,6 +94,8 @@ pub fn configs(replicas: usize) -> Vec<stream::Config> {
         stream::Config {
             deny_delete: true,
             deny_purge: true,
+            // The operator reads records by sequence, without a consumer.
+            allow_direct: true,
             ..base(
                 AUDIT_STREAM,
                 AUDIT_ALL,
@@ -102,8 +105,9 @@ pub fn configs(replicas: usize) -> Vec<stream::Config> {
     ]
 }
 
-/// Creates every stream and the seen-ids bucket, or updates them to the
-/// configuration above. Safe to run from several processes at once.
+/// Creates every stream, or updates it to the configuration above. Safe to
+/// run from several processes at once. Run it as the administrator, in the
+/// streams' account: no other identity may.
 pub async fn ensure(js: &jetstream::Context, replicas: usize) -> Result<(), Error> {
     for config in configs(replicas) {
         let name = config.name.clone();
@@ -123,17 +127,39 @@ pub async fn ensure(js: &jetstream::Context, replicas: usize) -> Result<(), Erro
             }
         }
     }
-    seen_bucket(js, replicas).await?;
     Ok(())
+}
+
+/// Whether a stream exists; any failure but "not found" is an error.
+pub async fn exists(js: &jetstream::Context, name: &str) -> Result<bool, Error> {
+    match js.get_stream(name).await {
+        Ok(_) => Ok(true),
+        Err(e) => match e.kind() {
+            jetstream::context::GetStreamErrorKind::JetStream(j)
+                if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+            {
+                Ok(false)
+            }
+            _ => Err(Error::Nats(format!("looking up stream {name}: {e}"))),
+        },
+    }
+}
+
+/// The gateways' shared durable consumer on the submit work queue.
+pub fn gateway_consumer_config() -> pull::Config {
+    pull::Config {
+        durable_name: Some(GATEWAY_CONSUMER.to_owned()),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 20_000,
+        ..Default::default()
+    }
 }
 
 /// The bucket where the gateway remembers accepted envelope ids, longer than
 /// any stream's duplicate window.
-pub async fn seen_bucket(js: &jetstream::Context, replicas: usize) -> Result<kv::Store, Error> {
-    if let Ok(store) = js.get_key_value(SEEN_BUCKET).await {
-        return Ok(store);
-    }
-    let config = kv::Config {
+pub fn seen_bucket_config(replicas: usize) -> kv::Config {
+    kv::Config {
         bucket: SEEN_BUCKET.to_owned(),
         description: "Envelope ids the gateway accepted, for replay checks".to_owned(),
         history: 1,
@@ -141,13 +167,6 @@ pub async fn seen_bucket(js: &jetstream::Context, replicas: usize) -> Result<kv:
         storage: stream::StorageType::File,
         num_replicas: replicas,
         ..Default::default()
-    };
-    match js.create_key_value(config).await {
-        Ok(store) => Ok(store),
-        Err(e) => js
-            .get_key_value(SEEN_BUCKET)
-            .await
-            .map_err(|_| Error::Nats(format!("creating bucket {SEEN_BUCKET}: {e}"))),
     }
 }
 
@@ -176,6 +195,17 @@ pub fn receipt_consumer_config(member: &MemberId) -> pull::Config {
     }
 }
 
+/// A member's durable consumer of its own rejected submissions (original
+/// bytes and reasons), so that it can see what it sent wrong.
+pub fn rejected_consumer_config(member: &MemberId) -> pull::Config {
+    pull::Config {
+        durable_name: Some(rejected_consumer(member)),
+        filter_subject: rejected(member),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ..Default::default()
+    }
+}
+
 /// A member's case bucket: a few revisions per case, for optimistic
 /// concurrency and a short look back.
 pub fn case_bucket_config(member: &MemberId, replicas: usize) -> kv::Config {
@@ -189,32 +219,75 @@ pub fn case_bucket_config(member: &MemberId, replicas: usize) -> kv::Config {
     }
 }
 
-/// Makes every member's durable delivery and receipt consumers and its case
-/// bucket, for each policy member that sends and receives (not the gateway
-/// or operator roles). Run it as an identity that may create consumers and
-/// streams, after [`ensure`]. Consumers are created or updated to the
-/// configurations above; an existing bucket is left as it is. Idempotent.
-pub async fn provision_members(
-    js: &jetstream::Context,
+/// Makes a bucket in an identity's own account, through the
+/// administrator's import of that account's provisioning subjects; an
+/// existing bucket is left as it is.
+async fn ensure_bucket(
+    admin: &async_nats::Client,
+    owner: &MemberId,
+    config: kv::Config,
+) -> Result<(), Error> {
+    let js = jetstream::with_prefix(admin.clone(), &natsauth::admin_api_prefix(owner));
+    let bucket = config.bucket.clone();
+    if js.get_key_value(&bucket).await.is_ok() {
+        return Ok(());
+    }
+    match js.create_key_value(config).await {
+        Ok(_) => Ok(()),
+        // Another administrator may have made it meanwhile.
+        Err(_) if js.get_key_value(&bucket).await.is_ok() => Ok(()),
+        Err(e) => Err(Error::Nats(format!(
+            "provisioning bucket {bucket} of {owner}: {e}"
+        ))),
+    }
+}
+
+/// Everything Homeward needs on the server, made or brought up to date:
+/// the streams, the gateways' consumer, every member's durable consumers
+/// and case bucket, and every gateway's seen-ids bucket. This is the
+/// administrator's act (`homeward provision`): `admin` must be connected as
+/// the administrator, in the streams' account, under the authorization
+/// [`natsauth`] generates. No other identity may create, update or delete a
+/// stream or consumer. Idempotent, and safe to run again after a policy
+/// change (new members get theirs; existing consumers take the
+/// configurations above).
+pub async fn provision(
+    admin: &async_nats::Client,
     policy: &Policy,
     replicas: usize,
 ) -> Result<(), Error> {
-    let deliver = js
-        .get_stream_no_info(DELIVER_STREAM)
-        .await
-        .map_err(|e| Error::Nats(format!("stream {DELIVER_STREAM}: {e}")))?;
-    let receipts = js
-        .get_stream_no_info(RECEIPTS_STREAM)
-        .await
-        .map_err(|e| Error::Nats(format!("stream {RECEIPTS_STREAM}: {e}")))?;
-    for member in policy.members() {
-        if natsauth::Kind::of(member.role) != natsauth::Kind::Member {
-            continue;
+    let js = jetstream::new(admin.clone());
+    ensure(&js, replicas).await?;
+    let stream = |name: &'static str| {
+        let js = js.clone();
+        async move {
+            js.get_stream_no_info(name)
+                .await
+                .map_err(|e| Error::Nats(format!("stream {name}: {e}")))
         }
+    };
+    let submit = stream(SUBMIT_STREAM).await?;
+    let deliver = stream(DELIVER_STREAM).await?;
+    let receipts = stream(RECEIPTS_STREAM).await?;
+    let rejected = stream(REJECTED_STREAM).await?;
+    submit
+        .create_consumer(gateway_consumer_config())
+        .await
+        .map_err(|e| Error::Nats(format!("provisioning consumer {GATEWAY_CONSUMER}: {e}")))?;
+    for member in policy.members() {
         let id = &member.id;
+        match natsauth::Kind::of(member.role) {
+            natsauth::Kind::Member => {}
+            natsauth::Kind::Gateway => {
+                ensure_bucket(admin, id, seen_bucket_config(replicas)).await?;
+                continue;
+            }
+            natsauth::Kind::Operator | natsauth::Kind::Admin => continue,
+        }
         for (stream, config) in [
             (&deliver, delivery_consumer_config(id)),
             (&receipts, receipt_consumer_config(id)),
+            (&rejected, rejected_consumer_config(id)),
         ] {
             let name = config.durable_name.clone().unwrap_or_default();
             stream
@@ -222,15 +295,7 @@ pub async fn provision_members(
                 .await
                 .map_err(|e| Error::Nats(format!("provisioning consumer {name} of {id}: {e}")))?;
         }
-        let bucket = case_bucket(id);
-        if js.get_key_value(&bucket).await.is_err()
-            && let Err(e) = js.create_key_value(case_bucket_config(id, replicas)).await
-            && js.get_key_value(&bucket).await.is_err()
-        {
-            return Err(Error::Nats(format!(
-                "provisioning bucket {bucket} of {id}: {e}"
-            )));
-        }
+        ensure_bucket(admin, id, case_bucket_config(id, replicas)).await?;
     }
     Ok(())
 }

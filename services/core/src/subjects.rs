@@ -89,6 +89,11 @@ pub fn receipt_consumer(member: &MemberId) -> String {
     format!("receipt_{}", member.token())
 }
 
+/// A member's durable consumer of its own rejected submissions.
+pub fn rejected_consumer(member: &MemberId) -> String {
+    format!("rejected_{}", member.token())
+}
+
 /// A member's private inbox prefix: nobody else may subscribe under it.
 pub fn inbox_prefix(member: &MemberId) -> String {
     format!("_INBOX_{}", member.token())

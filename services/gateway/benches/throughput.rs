@@ -53,7 +53,7 @@ use futures::StreamExt;
 use homeward_core::audit::{AuditRecord, sha256_hex};
 use homeward_core::envelope::{Envelope, EnvelopeBuilder, format_time};
 use homeward_core::subjects::{self, headers};
-use homeward_core::{MemberId, client, natsd, streams};
+use homeward_core::{MemberId, client, natsd};
 use homeward_gateway::audit_log::{AuditLog, PendingRecord};
 use homeward_gateway::check::{self, Rules};
 use homeward_gateway::local::{Local, LocalOptions};
@@ -448,8 +448,7 @@ async fn measure(
             let stop = stop.clone();
             broker.spawn(async move {
                 let nats = client::connect(&connection, Some(&gateway), "relay-bench").await?;
-                let js = jetstream::new(nats);
-                streams::ensure(&js, 1).await?;
+                let js = client::homeward_jetstream(nats);
                 let _ = ready_tx.send(None);
                 relay(js, batch_size, stop).await
             })
@@ -732,15 +731,10 @@ async fn relay(
     batch_size: usize,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let consumer = js
-        .get_stream_no_info(subjects::SUBMIT_STREAM)
-        .await?
-        .get_or_create_consumer(
-            subjects::GATEWAY_CONSUMER,
-            // The same consumer as the gateway's, so both read alike.
-            homeward_gateway::consumer_config(),
-        )
-        .await?;
+    // The same provisioned consumer as the gateway's, so both read alike.
+    let consumer =
+        client::provisioned_consumer(&js, subjects::SUBMIT_STREAM, subjects::GATEWAY_CONSUMER)
+            .await?;
     let recipients = RECIPIENTS
         .iter()
         .map(|m| MemberId::parse(m))

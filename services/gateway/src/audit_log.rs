@@ -26,7 +26,7 @@
 //! back. `tests/gateway/restart.rs` makes both happen.)
 
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
-use homeward_core::audit::{AuditRecord, GENESIS};
+use homeward_core::audit::{AuditRecord, GENESIS, parse_record};
 use homeward_core::subjects;
 
 use crate::GatewayError;
@@ -55,31 +55,42 @@ impl AuditLog {
         Self { js, head: None }
     }
 
+    /// The stream's last sequence and the hash of the last real record at
+    /// or before it. A foreign message (one that is not an audit record) is
+    /// an alarm, logged, and passed over: the next record chains to the
+    /// last real one, as the verifier expects, and the gateway keeps going.
     async fn load_head(&self) -> Result<(u64, String), GatewayError> {
         let mut stream = self
             .js
             .get_stream(subjects::AUDIT_STREAM)
             .await
             .map_err(GatewayError::nats)?;
-        let last = stream
+        let state = stream
             .info()
             .await
             .map_err(GatewayError::nats)?
             .state
-            .last_sequence;
-        if last == 0 {
-            return Ok((0, GENESIS.to_owned()));
+            .clone();
+        let last = state.last_sequence;
+        let mut sequence = last;
+        while sequence >= state.first_sequence.max(1) {
+            let message = stream
+                .get_raw_message(sequence)
+                .await
+                .map_err(GatewayError::nats)?;
+            match parse_record(&message.payload) {
+                Some(record) => return Ok((last, record.hash)),
+                None => {
+                    tracing::error!(
+                        sequence,
+                        subject = %message.subject,
+                        "ALARM: a foreign message in the audit stream, not an audit record; passed over"
+                    );
+                    sequence -= 1;
+                }
+            }
         }
-        let message = stream
-            .get_raw_message(last)
-            .await
-            .map_err(GatewayError::nats)?;
-        let record: AuditRecord = serde_json::from_slice(&message.payload).map_err(|e| {
-            GatewayError::Audit(format!(
-                "the last audit record ({last}) does not parse: {e}"
-            ))
-        })?;
-        Ok((last, record.hash))
+        Ok((last, GENESIS.to_owned()))
     }
 
     /// Appends `records` in order, chaining each to the one before; a

@@ -45,7 +45,9 @@ use homeward_core::audit::{AuditRecord, sha256_hex};
 use homeward_core::envelope::{EnvelopeBuilder, format_time};
 use homeward_core::receipt::{Decision, RECEIPT_TYPE, Reason, Receipt};
 use homeward_core::subjects::{self, headers};
-use homeward_core::{MemberId, Policy, RejectionCode, SchemaRegistry, SigningKey, streams};
+use homeward_core::{
+    MemberId, Policy, RejectionCode, SchemaRegistry, SigningKey, client, natsauth, streams,
+};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -53,17 +55,6 @@ use tokio_util::sync::CancellationToken;
 use crate::audit_log::{AuditLog, PendingRecord};
 use crate::check::{Accepted, Known, Rejected, Rules};
 use crate::stats::{GatewayStats, Stage};
-
-/// The gateways' shared durable consumer on the submit work queue.
-pub fn consumer_config() -> pull::Config {
-    pull::Config {
-        durable_name: Some(subjects::GATEWAY_CONSUMER.to_owned()),
-        ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(30),
-        max_ack_pending: 20_000,
-        ..Default::default()
-    }
-}
 
 /// What can stop the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +65,10 @@ pub enum GatewayError {
     Nats(String),
     #[error("audit: {0}")]
     Audit(String),
+    /// What the gateway needs on the server is missing; only the
+    /// administrator makes it.
+    #[error("not provisioned: {}; run `homeward provision` as the administrator", .0.join(", "))]
+    NotProvisioned(Vec<String>),
 }
 
 impl GatewayError {
@@ -94,8 +89,6 @@ pub struct GatewayConfig {
     pub time_window: Duration,
     /// Submissions handled per batch.
     pub batch_size: usize,
-    /// Stream replicas (1 on one server, 3 on a cluster).
-    pub replicas: usize,
 }
 
 impl GatewayConfig {
@@ -106,7 +99,6 @@ impl GatewayConfig {
             instance: format!("gw-{}", std::process::id()),
             time_window: Duration::from_secs(600),
             batch_size: 128,
-            replicas: 1,
         }
     }
 }
@@ -151,20 +143,53 @@ struct Decided {
 }
 
 impl Gateway {
-    /// Sets up streams and the seen-ids bucket (idempotently) and returns a
-    /// gateway ready to run.
+    /// Checks that everything the gateway uses was provisioned (the
+    /// streams, its consumer on the work queue, its seen-ids bucket) and
+    /// returns a gateway ready to run. The gateway makes nothing itself:
+    /// it may not, and says what is missing.
     pub async fn start(
         client: async_nats::Client,
         config: GatewayConfig,
         schemas: Arc<SchemaRegistry>,
         policy: Arc<Policy>,
     ) -> Result<Self, GatewayError> {
-        let receipt_schema = schemas
-            .latest_schema_id(RECEIPT_TYPE)
-            .ok_or_else(|| GatewayError::Audit("no gateway.receipt schema".into()))?;
-        let js = jetstream::new(client);
-        streams::ensure(&js, config.replicas).await?;
-        let seen = streams::seen_bucket(&js, config.replicas).await?;
+        let receipt_schema = schemas.latest_schema_id(RECEIPT_TYPE).ok_or_else(|| {
+            GatewayError::Core(homeward_core::Error::Schema(
+                "no gateway.receipt schema".into(),
+            ))
+        })?;
+        let js = client::homeward_jetstream(client.clone());
+        let own = jetstream::new(client);
+        let mut missing = Vec::new();
+        for stream in natsauth::STREAMS {
+            if !streams::exists(&js, stream).await? {
+                missing.push(format!("stream {stream}"));
+            }
+        }
+        if missing.is_empty() {
+            match client::provisioned_consumer(
+                &js,
+                subjects::SUBMIT_STREAM,
+                subjects::GATEWAY_CONSUMER,
+            )
+            .await
+            {
+                Ok(_) => {}
+                Err(homeward_core::Error::NotProvisioned(what)) => missing.push(what),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let seen_stream = format!("KV_{}", subjects::SEEN_BUCKET);
+        if !streams::exists(&own, &seen_stream).await? {
+            missing.push(format!("bucket {}", subjects::SEEN_BUCKET));
+        }
+        if !missing.is_empty() {
+            return Err(GatewayError::NotProvisioned(missing));
+        }
+        let seen = own
+            .get_key_value(subjects::SEEN_BUCKET)
+            .await
+            .map_err(|e| GatewayError::Nats(format!("bucket {}: {e}", subjects::SEEN_BUCKET)))?;
         let audit = AuditLog::new(js.clone());
         Ok(Self {
             shared: Arc::new(Shared {
@@ -186,15 +211,12 @@ impl Gateway {
     }
 
     async fn consumer(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, GatewayError> {
-        let stream = self
-            .js
-            .get_stream_no_info(subjects::SUBMIT_STREAM)
-            .await
-            .map_err(GatewayError::nats)?;
-        stream
-            .get_or_create_consumer(subjects::GATEWAY_CONSUMER, consumer_config())
-            .await
-            .map_err(GatewayError::nats)
+        Ok(client::provisioned_consumer(
+            &self.js,
+            subjects::SUBMIT_STREAM,
+            subjects::GATEWAY_CONSUMER,
+        )
+        .await?)
     }
 
     /// Runs until `shutdown`, finishing the batches in hand before returning.

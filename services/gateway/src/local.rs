@@ -1,12 +1,16 @@
 //! A whole Homeward on one machine: an embedded nats-server, development
 //! keys for every member of a policy, and gateways as tasks.
 //!
-//! The server runs under the authorization generated from the policy
+//! The server runs under the accounts generated from the policy
 //! ([`homeward_core::natsauth`]): every member, the gateway and the operator
-//! connect with their own NATS nkey and get only their own permissions, and
-//! the administrator identity creates the streams and provisions each
-//! member's consumers and case bucket before anyone else connects. So the
-//! permissions are exercised by everything that runs on a `Local`.
+//! connect with their own NATS nkey into their own account and receive only
+//! their own subjects, and the administrator provisions the streams,
+//! consumers and buckets ([`homeward_core::streams::provision`]) before
+//! anyone else connects. So the isolation is exercised by everything that
+//! runs on a `Local`.
+//!
+//! Every client reaches it over TLS, checking the server's certificate
+//! against a development CA made for this `Local` ([`Transport`]).
 //!
 //! Its JetStream store is encrypted at rest, by default with a random key
 //! made for this `Local` and held only in memory
@@ -23,7 +27,7 @@ use std::sync::Arc;
 use homeward_core::client::{self, Connection, MemberClient};
 use homeward_core::natsd::{NatsServer, ServerOptions};
 use homeward_core::{
-    Error, MemberId, Policy, SchemaRegistry, SigningKey, devkeys, natsauth, streams,
+    Error, MemberId, Policy, SchemaRegistry, SigningKey, devkeys, natsauth, streams, tls,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +47,20 @@ pub struct LocalOptions {
     /// Where development keys live; a temporary folder when `None`.
     pub keys_dir: Option<PathBuf>,
     pub server: ServerOptions,
+    /// Whether clients reach the server over TLS; TLS by default, as in a
+    /// real deployment.
+    pub transport: Transport,
+}
+
+/// How clients reach the embedded server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// TLS, with a development CA made for this deployment: the server
+    /// accepts nothing else, and every client checks its certificate.
+    #[default]
+    Tls,
+    /// Plain text: only to compare against.
+    Plain,
 }
 
 /// A running gateway task.
@@ -112,6 +130,12 @@ impl Local {
         )?);
         let nats_keys = natsauth::NatsKeys::load(&keys_dir.join(devkeys::NATS_KEYS_FILE))?;
         let mut server_options = options.server.clone();
+        if options.transport == Transport::Tls && server_options.tls.is_none() {
+            server_options.tls = Some(tls::make_dev_pki(
+                &keys_dir.join("tls"),
+                &tls::default_hosts(),
+            )?);
+        }
         server_options.extra_config = format!(
             "{}\n{}",
             server_options.extra_config,
@@ -127,14 +151,19 @@ impl Local {
             keys_dir,
             _temp: temp,
         };
-        let admin = async_nats::jetstream::new(local.client("homeward-provisioning").await?);
-        streams::ensure(&admin, 1).await?;
-        streams::provision_members(&admin, &local.policy, 1).await?;
+        let admin = local.client("homeward-provisioning").await?;
+        streams::provision(&admin, &local.policy, 1).await?;
         Ok(local)
     }
 
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// The development CA the server's certificate is checked against;
+    /// `None` on a plain-text deployment.
+    pub fn tls_ca(&self) -> Option<PathBuf> {
+        self.server.tls().map(|t| t.ca.clone())
     }
 
     pub fn keys_dir(&self) -> &Path {
@@ -166,15 +195,17 @@ impl Local {
         Ok(Connection {
             url: self.url(),
             nkey_seed: Some(self.nats_seed(identity)?),
+            tls_ca: self.tls_ca(),
         })
     }
 
-    /// The administrator's connection settings: every permission, for
-    /// tests, tools and benchmarks that look at everything.
+    /// The administrator's connection settings: the streams' account, for
+    /// tests, tools and benchmarks that look at every stream.
     pub fn connection(&self) -> Connection {
         Connection {
             url: self.url(),
             nkey_seed: self.nats_seeds.get(natsauth::ADMIN).cloned(),
+            tls_ca: self.tls_ca(),
         }
     }
 

@@ -38,10 +38,10 @@ async fn main() -> anyhow::Result<()> {
     }
     config.time_window = Duration::from_secs(settings.time_window_secs);
     config.batch_size = settings.batch_size;
-    config.replicas = settings.replicas;
     let connection = client::Connection {
         url: settings.nats.url.clone(),
         nkey_seed: settings.nats.nkey_seed.map(|s| s.expose().to_owned()),
+        tls_ca: settings.nats.tls_ca.clone(),
     };
     let nats = client::connect(&connection, Some(&member), "homeward-gateway").await?;
     let stop = shutdown::on_signal();

@@ -27,8 +27,6 @@ pub struct Settings {
     pub time_window_secs: u64,
     #[serde(default = "default_batch")]
     pub batch_size: usize,
-    #[serde(default = "default_replicas")]
-    pub replicas: usize,
 }
 
 fn default_member() -> String {
@@ -39,7 +37,4 @@ fn default_window() -> u64 {
 }
 fn default_batch() -> usize {
     128
-}
-fn default_replicas() -> usize {
-    1
 }

@@ -119,6 +119,7 @@ pub async fn run(
         let connection = Connection {
             url: settings.nats.url.clone(),
             nkey_seed,
+            tls_ca: settings.nats.tls_ca.clone(),
         };
         let nats = client::connect(&connection, Some(&member), member.as_str()).await?;
         let client = MemberClient::new(nats, member.clone(), key, policy.clone());

@@ -3,7 +3,7 @@
 //! fails and is redone from the fresh state.
 
 use async_nats::jetstream::{self, kv};
-use homeward_core::{MemberId, subjects};
+use homeward_core::{MemberId, streams, subjects};
 use tokio::sync::watch;
 
 use crate::MinistryError;
@@ -35,22 +35,21 @@ pub enum Write {
 }
 
 impl CaseStore {
-    /// Opens the member's bucket, creating it where the member may.
+    /// Opens the member's bucket, in its own account, which the
+    /// administrator provisioned; a missing bucket is told apart from any
+    /// other failure.
     pub async fn open(js: &jetstream::Context, member: &MemberId) -> Result<Self, MinistryError> {
         let name = subjects::case_bucket(member);
-        let kv = match js.get_key_value(&name).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: name.clone(),
-                    description: format!("Cases of {member}"),
-                    history: 5,
-                    storage: jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| MinistryError::Nats(format!("case bucket {name}: {e}")))?,
-        };
+        if !streams::exists(js, &format!("KV_{name}")).await? {
+            return Err(homeward_core::Error::NotProvisioned(format!(
+                "case bucket {name} of {member}"
+            ))
+            .into());
+        }
+        let kv = js
+            .get_key_value(&name)
+            .await
+            .map_err(|e| MinistryError::Nats(format!("case bucket {name}: {e}")))?;
         let (changed, _) = watch::channel(0);
         Ok(Self { kv, changed })
     }

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use futures::StreamExt;
+use async_nats::jetstream;
 use homeward_core::policy::Role as PolicyRole;
-use homeward_core::{Policy, subjects};
+use homeward_core::{MemberId, streams, subjects};
+use homeward_gateway::local::Local;
 use homeward_ministry::Case;
 use serde::Serialize;
 
@@ -140,21 +141,15 @@ impl Report {
         }
     }
 
-    /// Builds the report from the cases of every foreign ministry in the
-    /// policy, read with a connection that may read their buckets.
-    pub async fn compute(
-        js: &async_nats::jetstream::Context,
-        policy: &Policy,
-    ) -> anyhow::Result<Self> {
+    /// Builds the report from foreign ministries' cases, each read by that
+    /// ministry from its own bucket: no identity can read another's.
+    /// Each ministry comes with the JetStream of its own account.
+    pub async fn compute(ministries: &[(MemberId, jetstream::Context)]) -> anyhow::Result<Self> {
         let mut groups: BTreeMap<(String, String, u32), Figures> = BTreeMap::new();
-        for member in policy.members_with_role(PolicyRole::Mfa) {
-            let Ok(kv) = js.get_key_value(subjects::case_bucket(&member.id)).await else {
-                continue;
-            };
-            let country = member.id.party().to_ascii_uppercase();
-            let mut keys = kv.keys().await?;
-            while let Some(key) = keys.next().await {
-                let key = key?;
+        for (member, js) in ministries {
+            let kv = js.get_key_value(subjects::case_bucket(member)).await?;
+            let country = member.party().to_ascii_uppercase();
+            for key in streams::bucket_keys(&kv).await? {
                 let Some(bytes) = kv.get(&key).await? else {
                     continue;
                 };
@@ -189,6 +184,17 @@ impl Report {
                 })
                 .collect(),
         })
+    }
+
+    /// The report of every foreign ministry of a local deployment, each
+    /// connected as itself.
+    pub async fn compute_local(local: &Local) -> anyhow::Result<Self> {
+        let mut ministries = Vec::new();
+        for member in local.policy.members_with_role(PolicyRole::Mfa) {
+            let client = local.member(member.id.as_str()).await?;
+            ministries.push((member.id.clone(), client.jetstream().clone()));
+        }
+        Self::compute(&ministries).await
     }
 
     /// The total of the rows that match.

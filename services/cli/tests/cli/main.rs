@@ -12,6 +12,7 @@ pub fn homeward(args: &[&str]) -> Output {
         .args(args)
         .env_remove("HOMEWARD_POLICY")
         .env_remove("HOMEWARD_NATS_URL")
+        .env_remove("HOMEWARD_NATS_TLS_CA")
         .output()
         .expect("homeward runs")
 }

@@ -57,18 +57,21 @@ async fn census_import_opens_cases_and_report_counts_them() {
         .await
         .expect("uz.mfa opened the case");
     }
-    let policy = repo_policy_with_local_keys(&local, dir.path());
-    let admin_nkey = local.keys_dir().join("admin.nats.nk");
+    // The report reads as Uzbekistan's foreign ministry, its own cases only.
+    let nkey = local.keys_dir().join("uz.mfa.nats.nk");
+    let ca = local.tls_ca().expect("a TLS deployment");
     let out = run(&[
         "report",
         "--format",
         "json",
         "--nats",
         &local.url(),
+        "--tls-ca",
+        ca.to_str().expect("path"),
+        "--as",
+        "uz.mfa",
         "--nkey",
-        admin_nkey.to_str().expect("path"),
-        "--policy",
-        policy.to_str().expect("path"),
+        nkey.to_str().expect("path"),
     ])
     .await;
     let t = text(&out);
@@ -81,17 +84,4 @@ async fn census_import_opens_cases_and_report_counts_them() {
     assert_eq!(rows[0]["families"], 12);
     assert_eq!(rows[0]["verified"], 0);
     world.stop().await.expect("stops");
-}
-
-/// The demo policy with the deployment's own keyring, for the CLI.
-fn repo_policy_with_local_keys(local: &Local, dir: &std::path::Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(crate::repo().join("deploy/policy/demo.toml"))
-        .expect("demo policy")
-        .replace(
-            "../../dev-keys/keyring.toml",
-            &local.keys_dir().join("keyring.toml").display().to_string(),
-        );
-    let path = dir.join("policy.toml");
-    std::fs::write(&path, text).expect("write");
-    path
 }

@@ -1,4 +1,4 @@
-//! Commands that need no server: keys, validate, schemas, policy.
+//! Commands that need no server: keys, validate, schemas, policy, tls.
 
 use std::path::Path;
 
@@ -206,8 +206,14 @@ fn policy_nats_config_gives_each_identity_its_nkey_and_only_its_own_subjects() {
             "{nkey} missing"
         );
     }
-    assert!(config.starts_with("# NATS authorization"), "{config}");
-    assert!(config.contains("authorization {"), "{config}");
+    assert!(config.starts_with("# NATS accounts"), "{config}");
+    assert!(config.contains("accounts {"), "{config}");
+    // One account per identity, and the streams' own.
+    assert_eq!(
+        config.matches("    users: [").count(),
+        members + 1,
+        "{config}"
+    );
     for absent in [
         "password:",
         "user:",
@@ -225,6 +231,10 @@ fn policy_nats_config_gives_each_identity_its_nkey_and_only_its_own_subjects() {
         "\"_INBOX_homeward_gateway.>\"",
         "# homeward.operator (operator)",
         "# admin (administrator)",
+        "\"HW\": {",
+        "\"kz_mfa\": {",
+        "{ service: { account: \"HW\", subject: \"hw.submit.kz.mfa\" } }",
+        "{ service: \"hw.submit.kz.mfa\", accounts: [\"kz_mfa\"] }",
     ] {
         assert!(config.contains(present), "{present} missing from {config}");
     }
@@ -258,4 +268,76 @@ fn census_import_names_bad_rows_and_sends_nothing() {
     assert!(t.contains("line 4"), "{t}");
     assert!(t.contains("sex"), "{t}");
     assert!(t.contains("birth_date"), "{t}");
+}
+
+#[test]
+fn tls_dev_ca_writes_a_ca_and_a_private_server_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("tls");
+    let out = homeward(&["tls", "dev-ca", "--out", out_dir.to_str().expect("path")]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for name in ["ca.pem", "server.pem", "server-key.pem"] {
+        let path = out_dir.join(name);
+        assert!(path.is_file(), "{} missing", path.display());
+        assert!(
+            t.contains(&path.display().to_string()),
+            "{name} not named: {t}"
+        );
+    }
+    for name in ["ca.pem", "server.pem"] {
+        let pem = std::fs::read_to_string(out_dir.join(name)).expect("read");
+        assert!(
+            pem.starts_with("-----BEGIN CERTIFICATE-----"),
+            "{name}: {pem}"
+        );
+    }
+    let key = std::fs::read_to_string(out_dir.join("server-key.pem")).expect("read");
+    assert!(
+        key.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "server-key.pem"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out_dir.join("server-key.pem"))
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the server key is private");
+    }
+    assert!(t.contains("localhost, 127.0.0.1"), "default hosts: {t}");
+    assert!(
+        t.contains("tls { cert_file: "),
+        "no server config hint: {t}"
+    );
+
+    let out = homeward(&[
+        "tls",
+        "dev-ca",
+        "--out",
+        dir.path().join("lan").to_str().expect("path"),
+        "--host",
+        "nats.lan",
+        "--host",
+        "10.0.0.5",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("nats.lan, 10.0.0.5"), "{}", text(&out));
+
+    let out = homeward(&[
+        "tls",
+        "dev-ca",
+        "--out",
+        dir.path().join("bad").to_str().expect("path"),
+        "--host",
+        "not a host",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("\"not a host\""), "{}", text(&out));
+    assert!(
+        !dir.path().join("bad").exists(),
+        "files written for a refused host"
+    );
 }

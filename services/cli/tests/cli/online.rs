@@ -35,6 +35,11 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
     )
     .expect("write");
     let url = local.url();
+    let ca = local
+        .tls_ca()
+        .expect("a TLS deployment")
+        .display()
+        .to_string();
     let keys = local.keys_dir().display().to_string();
     let args = [
         "send",
@@ -43,6 +48,8 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         message.to_str().expect("path"),
         "--nats",
         &url,
+        "--tls-ca",
+        &ca,
         "--keys",
         &keys,
     ];
@@ -61,6 +68,8 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         message.to_str().expect("path"),
         "--nats",
         &url,
+        "--tls-ca",
+        &ca,
         "--keys",
         &keys,
     ];
@@ -78,6 +87,8 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         "watch",
         "--nats",
         &url,
+        "--tls-ca",
+        &ca,
         "--nkey",
         &operator_nkey,
         "--from-start",
@@ -102,6 +113,8 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         "watch",
         "--nats",
         &url,
+        "--tls-ca",
+        &ca,
         "--nkey",
         &operator_nkey,
         "--from-start",
@@ -117,7 +130,17 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
     );
     assert!(!text(&out).contains("accepted"), "{}", text(&out));
 
-    let out = run(&["audit", "verify", "--nats", &url, "--nkey", &operator_nkey]).await;
+    let out = run(&[
+        "audit",
+        "verify",
+        "--nats",
+        &url,
+        "--tls-ca",
+        &ca,
+        "--nkey",
+        &operator_nkey,
+    ])
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("audit chain intact: 2 records"),

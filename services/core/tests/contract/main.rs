@@ -1,10 +1,12 @@
 //! Checks of the contract itself: schemas, examples, canonical form,
-//! signatures, policy loading. One binary, one module per area.
+//! signatures, policy loading, TLS to the server. One binary, one module per
+//! area.
 
 mod examples;
 mod jcs;
 mod policy;
 mod signing;
+mod tls;
 
 use std::path::PathBuf;
 

@@ -10,6 +10,9 @@
 //! - `scale`: two gateways on one work queue, 5,000 submissions.
 //! - `restart`: gateways killed mid-stream lose and duplicate nothing.
 //! - `permissions`: each identity's forbidden actions fail on the server.
+//! - `isolation`: the accounts hold against hostile reply subjects, consumer
+//!   redefinitions and a gateway changing streams; foreign audit messages are
+//!   alarms; a sender reads its own rejections.
 //! - `hostile`: the hostile corpus (`tests/hostile/`), each case refused
 //!   with its own code, nothing of it delivered.
 //! - `encryption`: names written through the gateway cannot be read in the store.
@@ -21,6 +24,7 @@ mod audit;
 mod duplicates;
 mod encryption;
 mod hostile;
+mod isolation;
 mod permissions;
 mod rejections;
 mod restart;

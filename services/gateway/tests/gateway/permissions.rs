@@ -14,30 +14,31 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull};
 use async_nats::{ConnectErrorKind, Event, RequestErrorKind, ServerError};
 use futures::StreamExt;
+use homeward_core::console::{AuditTail, ReadFrom};
 use homeward_core::envelope::{Envelope, EnvelopeBuilder};
 use homeward_core::receipt::Decision;
-use homeward_core::{MemberId, SigningKey, natsauth, streams, subjects};
+use homeward_core::{MemberId, SigningKey, client, natsauth, streams, subjects};
 use homeward_gateway::local::{Local, LocalOptions};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// How long a test waits for something that should happen.
-const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(20);
 /// How long a request waits for an answer that a denied publish never gets.
 const DENIED_WAIT: Duration = Duration::from_secs(2);
 
 /// A connection as one identity that records every event the server sends.
-struct Watched {
-    client: async_nats::Client,
-    js: jetstream::Context,
+pub struct Watched {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
     events: mpsc::UnboundedReceiver<Event>,
     name: String,
 }
 
 /// Connects as `identity` with its own NATS key and, for a member, its
 /// private inbox prefix.
-async fn connect_as(local: &Local, identity: &str) -> Watched {
+pub async fn connect_as(local: &Local, identity: &str) -> Watched {
     let (tx, events) = mpsc::unbounded_channel();
     let mut options =
         async_nats::ConnectOptions::with_nkey(local.nats_seed(identity).expect("a NATS key"))
@@ -51,7 +52,10 @@ async fn connect_as(local: &Local, identity: &str) -> Watched {
     if let Ok(member) = MemberId::parse(identity) {
         options = options.custom_inbox_prefix(subjects::inbox_prefix(&member));
     }
-    let client = options.connect(local.url()).await.expect("connects");
+    let client = with_tls(local, options)
+        .connect(local.url())
+        .await
+        .expect("connects");
     Watched {
         js: jetstream::new(client.clone()),
         client,
@@ -60,10 +64,19 @@ async fn connect_as(local: &Local, identity: &str) -> Watched {
     }
 }
 
+/// Trusts the deployment's development CA, so that only the credentials
+/// decide whether a connection is accepted.
+fn with_tls(local: &Local, options: async_nats::ConnectOptions) -> async_nats::ConnectOptions {
+    match local.tls_ca() {
+        Some(ca) => options.require_tls(true).add_root_certificates(ca),
+        None => options,
+    }
+}
+
 impl Watched {
     /// Waits for the server's permissions violation for `action`
     /// (`Publish` or `Subscription`) to exactly `subject`.
-    async fn violation(&mut self, action: &str, subject: &str) {
+    pub async fn violation(&mut self, action: &str, subject: &str) {
         let expected = format!("Permissions Violation for {action} to \"{subject}\"");
         let deadline = Instant::now() + WAIT;
         let mut seen = Vec::new();
@@ -82,7 +95,7 @@ impl Watched {
     }
 
     /// Fails if the server reported any error to this connection so far.
-    async fn no_violations(&mut self) {
+    pub async fn no_violations(&mut self) {
         // A round trip: every error the server sent before it has arrived.
         self.client.flush().await.expect("flush");
         while let Ok(event) = self.events.try_recv() {
@@ -95,7 +108,7 @@ impl Watched {
     }
 
     /// A core publish the server must refuse.
-    async fn denied_publish(&mut self, subject: &str) {
+    pub async fn denied_publish(&mut self, subject: &str) {
         self.client
             .publish(subject.to_owned(), "forged".into())
             .await
@@ -105,7 +118,7 @@ impl Watched {
 
     /// A request the server must refuse: no answer comes, the request
     /// times out, and the server names the violation.
-    async fn denied_request(&mut self, subject: &str, payload: &str) {
+    pub async fn denied_request(&mut self, subject: &str, payload: &str) {
         let err = self
             .client
             .request(subject.to_owned(), payload.to_owned().into())
@@ -116,7 +129,7 @@ impl Watched {
     }
 
     /// A subscription the server must refuse.
-    async fn denied_subscription(&mut self, subject: &str) -> async_nats::Subscriber {
+    pub async fn denied_subscription(&mut self, subject: &str) -> async_nats::Subscriber {
         let sub = self
             .client
             .subscribe(subject.to_owned())
@@ -129,7 +142,7 @@ impl Watched {
 
 /// A JetStream operation that failed because its request was refused: the
 /// error is a timeout, not an answer from the server.
-fn timed_out(what: &str, err: impl std::fmt::Display) {
+pub fn timed_out(what: &str, err: impl std::fmt::Display) {
     let text = err.to_string().to_lowercase();
     assert!(
         text.contains("timed out") || text.contains("timeout"),
@@ -138,18 +151,18 @@ fn timed_out(what: &str, err: impl std::fmt::Display) {
 }
 
 /// The administrator's JetStream context.
-async fn admin(local: &Local) -> jetstream::Context {
+pub async fn admin(local: &Local) -> jetstream::Context {
     jetstream::new(local.client("admin").await.expect("admin connects"))
 }
 
-async fn deployment() -> Local {
+pub async fn deployment() -> Local {
     Local::start(LocalOptions::default())
         .await
         .expect("local deployment starts")
 }
 
 /// aanes.camps' decision for an Uzbek family: routed to uz.mfa only.
-fn decision_for_uzbekistan(local: &Local) -> Envelope {
+pub fn decision_for_uzbekistan(local: &Local) -> Envelope {
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
             "../../schemas/messages/repatriation.decided/examples/v1/valid/uzbek-children-without-mother.json",
@@ -409,8 +422,10 @@ async fn a_member_cannot_publish_as_another_member_or_as_the_gateway() {
 #[tokio::test]
 async fn a_member_cannot_read_or_write_another_members_bucket_but_uses_its_own() {
     let local = deployment().await;
-    let admin = admin(&local).await;
-    let theirs = admin
+    // uz.mfa's bucket lives in uz.mfa's own account: only uz.mfa reaches it.
+    let uz = local.member("uz.mfa").await.expect("uz.mfa connects");
+    let theirs = uz
+        .jetstream()
         .get_key_value("hw_cases_uz_mfa")
         .await
         .expect("provisioned");
@@ -590,11 +605,27 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
         .get_consumer::<pull::Config>("deliver_uz_mfa")
         .await
         .expect("uz.mfa's consumer is still there");
-    admin
+    let own = local.member("kz.mfa").await.expect("kz.mfa connects");
+    own.jetstream()
         .get_key_value("hw_cases_kz_mfa")
         .await
         .expect("kz.mfa's bucket is still there");
-    assert!(admin.get_stream("KZ_SNOOP").await.is_err(), "no new stream");
+    assert!(
+        !streams::exists(&admin, "KZ_SNOOP")
+            .await
+            .expect("looked up"),
+        "no new stream in the streams' account"
+    );
+    // kz.mfa's own account holds its bucket and nothing else.
+    let kz_account = jetstream::with_prefix(
+        local.client("admin").await.expect("admin"),
+        &natsauth::admin_api_prefix(&MemberId::parse("kz.mfa").expect("id")),
+    );
+    assert_eq!(
+        kz_account.query_account().await.expect("account").streams,
+        1,
+        "no new stream in kz.mfa's account"
+    );
 }
 
 #[tokio::test]
@@ -602,6 +633,7 @@ async fn connections_without_credentials_or_with_an_unknown_nkey_are_refused() {
     let local = deployment().await;
     let refused = |options: async_nats::ConnectOptions| {
         let url = local.url();
+        let options = with_tls(&local, options);
         async move {
             let err = options
                 .connect(url)
@@ -728,49 +760,55 @@ async fn the_operator_reads_the_record_and_changes_nothing() {
         .expect("receipt");
 
     let mut op = connect_as(&local, "homeward.operator").await;
-    // What `homeward watch` does: an ordered consumer on the audit stream.
-    let audit = op
-        .js
-        .get_stream(subjects::AUDIT_STREAM)
+    // What `homeward watch` and `homeward audit verify` do: the records by
+    // sequence, woken by the live ones; no consumer.
+    let mut tail = AuditTail::open(&op.client, ReadFrom::Start)
         .await
-        .expect("audit stream info");
-    let consumer = audit
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: subjects::AUDIT_ALL.into(),
-            ..Default::default()
-        })
+        .expect("the audit stream");
+    let (sequence, record) = tail
+        .next_before(Instant::now() + WAIT)
         .await
-        .expect("an ordered consumer");
-    let mut records = consumer.messages().await.expect("messages");
-    let record = tokio::time::timeout(WAIT, records.next())
+        .expect("reads")
+        .expect("a record in time");
+    assert_eq!(sequence, 1);
+    let record = homeward_core::audit::parse_record(&record).expect("an audit record");
+    assert_eq!(record.envelope_id.as_deref(), Some(envelope.id()));
+    let chain = homeward_core::console::read_audit(&op.client)
         .await
-        .expect("a record in time")
-        .expect("a record")
-        .expect("message");
-    assert!(record.subject.starts_with("hw.audit.accepted."));
-    // What `homeward audit verify` does: read by sequence.
-    audit.get_raw_message(1).await.expect("read by sequence");
-    // Deliveries, for a case's timeline.
-    let deliver = op
-        .js
+        .expect("the whole chain");
+    assert_eq!(chain.len(), 1);
+    // Stream and consumer state, for backlogs.
+    let hw = client::homeward_jetstream(op.client.clone());
+    let mut deliver = hw
         .get_stream(subjects::DELIVER_STREAM)
         .await
         .expect("deliver stream info");
-    let consumer = deliver
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: subjects::DELIVER_ALL.into(),
-            ..Default::default()
-        })
+    assert!(deliver.info().await.expect("info").state.messages >= 1);
+    deliver
+        .consumer_info("deliver_uz_mfa")
         .await
-        .expect("an ordered consumer");
-    let mut deliveries = consumer.messages().await.expect("messages");
-    tokio::time::timeout(WAIT, deliveries.next())
-        .await
-        .expect("a delivery in time")
-        .expect("a delivery")
-        .expect("message");
+        .expect("a member's backlog");
     op.no_violations().await;
 
+    // No payload of a delivery, a submission or a rejection: not by
+    // sequence, not by a consumer, not live.
+    for stream in [
+        subjects::DELIVER_STREAM,
+        subjects::SUBMIT_STREAM,
+        subjects::REJECTED_STREAM,
+    ] {
+        op.denied_request(&format!("$HW.API.STREAM.MSG.GET.{stream}"), r#"{"seq":1}"#)
+            .await;
+        op.denied_request(&format!("$HW.API.DIRECT.GET.{stream}"), r#"{"seq":1}"#)
+            .await;
+        op.denied_request(
+            &format!("$HW.API.CONSUMER.CREATE.{stream}"),
+            &format!(r#"{{"stream_name":"{stream}","config":{{"ack_policy":"none"}}}}"#),
+        )
+        .await;
+    }
+    op.denied_subscription("hw.deliver.>").await;
+    op.denied_subscription("hw.rejected.>").await;
     // Nothing it may change, and no member's consumer it may take from.
     op.denied_publish("hw.submit.kz.mfa").await;
     op.denied_publish("hw.deliver.uz.mfa.repatriation.decided")

@@ -24,7 +24,7 @@ async fn a_family_goes_from_the_census_to_reintegration() {
         .expect("the whole lifecycle");
 
     let js = async_nats::jetstream::new(local.client("report").await.expect("client"));
-    let report = Report::compute(&js, &local.policy).await.expect("report");
+    let report = Report::compute_local(&local).await.expect("report");
     let f = report.total(|r| r.country == "KZ");
     assert_eq!(report.rows.len(), 1, "{report:?}");
     assert_eq!(report.rows[0].operation, "KZ-ZHUSAN-2019");

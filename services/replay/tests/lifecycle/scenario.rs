@@ -30,7 +30,7 @@ async fn the_replay_reports_the_public_figures_exactly() {
     .await
     .expect("the replay runs to the end");
     let js = async_nats::jetstream::new(local.client("report").await.expect("client"));
-    let report = Report::compute(&js, &local.policy).await.expect("report");
+    let report = Report::compute_local(&local).await.expect("report");
     println!("{}", report.render());
 
     let zhusan = |round| row(&report, "KZ-ZHUSAN-2019", round);
