@@ -195,8 +195,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "\nHomeward is running at {}. In another terminal:",
             local.url()
         );
+        let ca = local
+            .tls_ca()
+            .map(|ca| format!(" --tls-ca {}", ca.display()))
+            .unwrap_or_default();
         println!(
-            "  cargo run -q -p homeward-cli -- watch --nats {} --nkey {} --from-start",
+            "  cargo run -q -p homeward-cli -- watch --nats {}{ca} --nkey {} --from-start",
             local.url(),
             operator_key.display()
         );

@@ -7,14 +7,32 @@ mod online;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The settings a user's environment could hold: every test clears them, so
+/// that only its own arguments count.
+const ENV: [&str; 6] = [
+    "HOMEWARD_POLICY",
+    "HOMEWARD_NATS_URL",
+    "HOMEWARD_NATS_NKEY",
+    "HOMEWARD_NATS_TLS_CA",
+    "HOMEWARD_OPERATOR",
+    "HOMEWARD_MEMBER",
+];
+
 pub fn homeward(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args)
-        .env_remove("HOMEWARD_POLICY")
-        .env_remove("HOMEWARD_NATS_URL")
-        .env_remove("HOMEWARD_NATS_TLS_CA")
-        .output()
-        .expect("homeward runs")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_homeward"));
+    for var in ENV {
+        command.env_remove(var);
+    }
+    command.args(args).output().expect("homeward runs")
+}
+
+/// [`homeward`], for tests that run a deployment on the same runtime.
+pub async fn homeward_async(args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_homeward"));
+    for var in ENV {
+        command.env_remove(var);
+    }
+    command.args(args).output().await.expect("homeward runs")
 }
 
 pub fn text(out: &Output) -> String {

@@ -5,15 +5,7 @@ use homeward_replay::api::{Api, stage_is};
 use homeward_replay::world::World;
 use serde_json::Value;
 
-use crate::text;
-
-async fn run(args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args)
-        .output()
-        .await
-        .expect("homeward runs")
-}
+use crate::{homeward_async, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn census_import_opens_cases_and_report_counts_them() {
@@ -31,7 +23,7 @@ async fn census_import_opens_cases_and_report_counts_them() {
     let people: usize = families.iter().map(|f| f.members().len()).sum();
     std::fs::write(&csv, homeward_census::write(&families)).expect("write");
     let camp = world.api("aanes.camps").expect("api");
-    let out = run(&[
+    let out = homeward_async(&[
         "census",
         "import",
         csv.to_str().expect("path"),
@@ -60,7 +52,7 @@ async fn census_import_opens_cases_and_report_counts_them() {
     // The report reads as Uzbekistan's foreign ministry, its own cases only.
     let nkey = local.keys_dir().join("uz.mfa.nats.nk");
     let ca = local.tls_ca().expect("a TLS deployment");
-    let out = run(&[
+    let out = homeward_async(&[
         "report",
         "--format",
         "json",

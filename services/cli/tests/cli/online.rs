@@ -3,15 +3,7 @@
 use homeward_gateway::local::{Local, LocalOptions};
 use serde_json::{Value, json};
 
-use crate::{repo, text};
-
-async fn run(args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args)
-        .output()
-        .await
-        .expect("homeward runs")
-}
+use crate::{homeward_async, repo, text};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
@@ -53,7 +45,7 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         "--keys",
         &keys,
     ];
-    let out = run(&args).await;
+    let out = homeward_async(&args).await;
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("\"decision\": \"accepted\""), "{t}");
@@ -73,7 +65,7 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         "--keys",
         &keys,
     ];
-    let out = run(&args).await;
+    let out = homeward_async(&args).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("not_permitted"), "{}", text(&out));
 
@@ -83,7 +75,7 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         .join("homeward.operator.nats.nk")
         .display()
         .to_string();
-    let out = run(&[
+    let out = homeward_async(&[
         "watch",
         "--nats",
         &url,
@@ -109,7 +101,7 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         "{t}"
     );
 
-    let out = run(&[
+    let out = homeward_async(&[
         "watch",
         "--nats",
         &url,
@@ -130,7 +122,7 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
     );
     assert!(!text(&out).contains("accepted"), "{}", text(&out));
 
-    let out = run(&[
+    let out = homeward_async(&[
         "audit",
         "verify",
         "--nats",
@@ -147,5 +139,87 @@ async fn send_prints_the_receipt_then_watch_and_audit_verify_see_it() {
         "{}",
         text(&out)
     );
+    gateway.stop().await.expect("stops");
+}
+
+/// The demo policy with the deployment's own keyring, for the CLI.
+fn policy_with_local_keys(local: &Local, dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo().join("deploy/policy/demo.toml"))
+        .expect("demo policy")
+        .replace(
+            "../../dev-keys/keyring.toml",
+            &local.keys_dir().join("keyring.toml").display().to_string(),
+        );
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provision_is_the_administrators_and_makes_what_the_gateway_needs() {
+    let local = Local::start(LocalOptions::default()).await.expect("starts");
+    // What a fresh site lacks: the gateways' consumer on the work queue.
+    async_nats::jetstream::new(local.client("admin").await.expect("admin"))
+        .get_stream(homeward_core::subjects::SUBMIT_STREAM)
+        .await
+        .expect("stream")
+        .delete_consumer(homeward_core::subjects::GATEWAY_CONSUMER)
+        .await
+        .expect("deleted");
+    let err = local
+        .spawn_gateway(local.gateway_config("gw-before").expect("config"))
+        .await
+        .expect_err("nothing to work on");
+    assert!(err.to_string().contains("homeward provision"), "{err}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = policy_with_local_keys(&local, dir.path());
+    let url = local.url();
+    let ca = local
+        .tls_ca()
+        .expect("a TLS deployment")
+        .display()
+        .to_string();
+    let nkey = |identity: &str| {
+        local
+            .keys_dir()
+            .join(format!("{identity}.nats.nk"))
+            .display()
+            .to_string()
+    };
+    let args = |identity: &str| {
+        vec![
+            "provision".to_owned(),
+            "--nats".to_owned(),
+            url.clone(),
+            "--tls-ca".to_owned(),
+            ca.clone(),
+            "--nkey".to_owned(),
+            nkey(identity),
+            "--policy".to_owned(),
+            policy.display().to_string(),
+        ]
+    };
+    // The gateway itself may not provision.
+    let as_gateway = args("homeward.gateway");
+    let as_gateway: Vec<&str> = as_gateway.iter().map(String::as_str).collect();
+    let out = homeward_async(&as_gateway).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    // The administrator does, and may do it again.
+    let as_admin = args("admin");
+    let as_admin: Vec<&str> = as_admin.iter().map(String::as_str).collect();
+    for _ in 0..2 {
+        let out = homeward_async(&as_admin).await;
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("provisioned 5 streams"),
+            "{}",
+            text(&out)
+        );
+    }
+    let gateway = local
+        .spawn_gateway(local.gateway_config("gw-after").expect("config"))
+        .await
+        .expect("the gateway starts once provisioned");
     gateway.stop().await.expect("stops");
 }
