@@ -9,19 +9,27 @@
 //! may hand over only persons that were accepted and are on the operation's
 //! manifest.
 //!
-//! Refusals (rule codes): `unknown_case`, `not_their_citizens`,
+//! Rule codes, of refused messages: `unknown_case`, `not_their_citizens`,
 //! `person_not_in_case`, `operation_without_acceptance`,
-//! `acknowledgement_without_handover`.
+//! `acknowledgement_without_handover`; of refused actions:
+//! `decision_without_request`, `mother_consent_missing`,
+//! `handover_without_operation`, `handover_without_acceptance`.
+
+pub mod census_import;
 
 use std::collections::BTreeSet;
 
 use homeward_core::Envelope;
-use homeward_ministry::read::{array_at, person_refs, str_at};
+use homeward_core::message_types as types;
+use homeward_ministry::read::{array_at, enum_at, person_refs, required_enum, str_at};
 use homeward_ministry::{
-    ActionError, Case, Ctx, Outgoing, Params, Refusal, Role, Transition, require_case,
-    require_persons,
+    ActionError, Case, Ctx, Decision, Outgoing, Params, Refusal, Role, Stage, Transition,
+    require_case, require_persons,
 };
 use serde_json::{Value, json};
+
+#[cfg(test)]
+mod tests;
 
 /// The camp-registry role.
 #[derive(Debug, Clone, Copy)]
@@ -54,13 +62,12 @@ impl CampRegistry {
             let mut data = family.located_data();
             data["registeredOn"] = json!(registered_on);
             let case_ref = family.family_ref().as_str();
-            let mut case = Case::new(case_ref);
+            let mut case = Case::new(case_ref, Stage::Located);
             case.record_located(&data, &registered_on);
             case.camp_authority = Some(ctx.member.to_string());
-            case.stage = "located".into();
             out.push(Transition::sending(
                 case,
-                vec![Outgoing::new("camp.resident.located", data)],
+                vec![Outgoing::new(types::CAMP_RESIDENT_LOCATED, data)],
             ));
         }
         Ok(out)
@@ -97,7 +104,7 @@ impl CampRegistry {
                 round: round.unwrap_or(1) as u32,
             });
         }
-        case.stage = "requested".into();
+        case.stage = Stage::Requested;
         Ok(Some(Transition::quiet(case)))
     }
 
@@ -107,7 +114,7 @@ impl CampRegistry {
         require_persons(&case, &refs)?;
         let unaccepted: Vec<String> = refs
             .iter()
-            .filter(|r| case.persons[*r].decision.as_deref() != Some("accepted"))
+            .filter(|r| case.persons[*r].decision != Some(Decision::Accepted))
             .cloned()
             .collect();
         if !unaccepted.is_empty() {
@@ -131,7 +138,7 @@ impl CampRegistry {
                 .unwrap_or(1) as u32,
         });
         case.carrier_state = str_at(m.data(), "/transport/carrierState").map(str::to_owned);
-        case.stage = "scheduled".into();
+        case.stage = Stage::Scheduled;
         Ok(Some(Transition::quiet(case)))
     }
 
@@ -147,18 +154,13 @@ impl CampRegistry {
         }
         case.handover_message_id = str_at(m.data(), "/handoverMessageId").map(str::to_owned);
         case.discrepancies = array_at(m.data(), "/discrepancies").to_vec();
-        case.stage = "acknowledged".into();
+        case.stage = Stage::Acknowledged;
         case.closed = true;
         Ok(Some(Transition::quiet(case)))
     }
 
     fn decide(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
-        let requested: Vec<String> = case
-            .persons
-            .iter()
-            .filter(|(_, p)| p.requested)
-            .map(|(r, _)| r.clone())
-            .collect();
+        let requested = case.persons_where(|p| p.requested);
         if requested.is_empty() {
             return Err(ActionError::refused(
                 "decision_without_request",
@@ -170,7 +172,7 @@ impl CampRegistry {
             Some(d) => d.clone(),
             None if body.get("acceptAll") == Some(&Value::Bool(true)) => requested
                 .iter()
-                .map(|r| json!({"personRef": r, "decision": "accepted"}))
+                .map(|r| json!({"personRef": r, "decision": Decision::Accepted}))
                 .collect(),
             None => {
                 return Err(ActionError::Invalid(
@@ -180,7 +182,7 @@ impl CampRegistry {
         };
         let accepted: BTreeSet<String> = decisions
             .iter()
-            .filter(|d| d.get("decision").and_then(Value::as_str) == Some("accepted"))
+            .filter(|d| enum_at(d, "/decision") == Some(Decision::Accepted))
             .filter_map(|d| {
                 d.get("personRef")
                     .and_then(Value::as_str)
@@ -198,6 +200,7 @@ impl CampRegistry {
                     "each decision needs a personRef".into(),
                 ));
             };
+            let decision: Decision = required_enum(d, "/decision")?;
             let Some(p) = case.persons.get(&r) else {
                 return Err(ActionError::Invalid(format!("{r} is not in this case")));
             };
@@ -208,7 +211,7 @@ impl CampRegistry {
                 ));
             }
             // A child who travels without the mother needs her written consent.
-            if d.get("decision").and_then(Value::as_str) == Some("accepted")
+            if decision == Decision::Accepted
                 && p.child == Some(true)
                 && let Some(mother) = &p.accompanied_by
                 && !accepted.contains(mother)
@@ -228,14 +231,14 @@ impl CampRegistry {
         for d in &decisions {
             if let Some(r) = d.get("personRef").and_then(Value::as_str) {
                 let p = case.person(r);
-                p.decision = d.get("decision").and_then(Value::as_str).map(str::to_owned);
+                p.decision = Some(required_enum(d, "/decision")?);
                 p.refusal_reason = d
                     .get("refusalReason")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
             }
         }
-        case.stage = "decided".into();
+        case.stage = Stage::Decided;
         let data = json!({
             "caseRef": case.case_ref,
             "requestingState": case.nationality.clone().unwrap_or_default(),
@@ -244,12 +247,16 @@ impl CampRegistry {
         });
         Ok(Transition::sending(
             case,
-            vec![Outgoing::new("repatriation.decided", data)],
+            vec![Outgoing::new(types::REPATRIATION_DECIDED, data)],
         ))
     }
 
     fn handover(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
-        let Some(op) = case.operation.clone().filter(|_| case.stage == "scheduled") else {
+        let Some(op) = case
+            .operation
+            .clone()
+            .filter(|_| case.stage == Stage::Scheduled)
+        else {
             return Err(ActionError::refused(
                 "handover_without_operation",
                 "no operation is scheduled for this case",
@@ -260,19 +267,14 @@ impl CampRegistry {
                 .iter()
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect(),
-            None => case
-                .persons
-                .iter()
-                .filter(|(_, p)| p.on_manifest)
-                .map(|(r, _)| r.clone())
-                .collect(),
+            None => case.persons_where(|p| p.on_manifest),
         };
         let bad: Vec<&String> = refs
             .iter()
             .filter(|r| {
                 case.persons
                     .get(*r)
-                    .is_none_or(|p| p.decision.as_deref() != Some("accepted") || !p.on_manifest)
+                    .is_none_or(|p| p.decision != Some(Decision::Accepted) || !p.on_manifest)
             })
             .collect();
         if !bad.is_empty() {
@@ -290,7 +292,7 @@ impl CampRegistry {
             str::to_owned,
         );
         case.protocol_ref = Some(protocol_ref.clone());
-        case.stage = "handed-over".into();
+        case.stage = Stage::HandedOver;
         let requesting = case.nationality.clone().unwrap_or_default();
         let data = json!({
             "caseRef": case.case_ref,
@@ -306,7 +308,7 @@ impl CampRegistry {
         });
         Ok(Transition::sending(
             case,
-            vec![Outgoing::new("handover.completed", data)],
+            vec![Outgoing::new(types::HANDOVER_COMPLETED, data)],
         ))
     }
 }
@@ -319,9 +321,9 @@ impl Role for CampRegistry {
         m: &Envelope,
     ) -> Result<Option<Transition>, Refusal> {
         match m.message_type() {
-            "repatriation.requested" => Self::requested(case, m),
-            "operation.scheduled" => Self::scheduled(case, m),
-            "handover.acknowledged" => Self::acknowledged(case, m),
+            types::REPATRIATION_REQUESTED => Self::requested(case, m),
+            types::OPERATION_SCHEDULED => Self::scheduled(case, m),
+            types::HANDOVER_ACKNOWLEDGED => Self::acknowledged(case, m),
             _ => Ok(None),
         }
     }

@@ -3,12 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use homeward_replay::api::Api;
-use homeward_replay::replay::{Progress, import_census};
+use homeward_camp_registry::census_import;
+use homeward_ministry::api_client::ApiClient;
 
 use crate::progress::bar;
+
+/// Families sent, of how many.
+#[derive(Debug, Default)]
+struct Sent {
+    done: AtomicUsize,
+    total: AtomicUsize,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -36,21 +43,25 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let api = Api::single(&args.member, &args.camp_registry)?;
+    let api = ApiClient::single(&args.member, &args.camp_registry)?;
     let today = time::OffsetDateTime::now_utc().date().to_string();
     let registered_on = args.registered_on.unwrap_or(today);
-    let progress = Arc::new(Progress::default());
+    let sent = Arc::new(Sent::default());
     let ticker = bar(
-        progress.clone(),
-        |p| {
+        sent.clone(),
+        |s| {
             (
-                p.imported.load(Ordering::Relaxed),
-                p.to_import.load(Ordering::Relaxed),
+                s.done.load(Ordering::Relaxed),
+                s.total.load(Ordering::Relaxed),
             )
         },
         "families sent",
     );
-    let result = import_census(&api, &args.member, &csv, &registered_on, &progress).await;
+    let result = census_import::import(&api, &args.member, &csv, &registered_on, |done, total| {
+        sent.total.store(total, Ordering::Relaxed);
+        sent.done.store(done, Ordering::Relaxed);
+    })
+    .await;
     ticker.finish().await;
     let opened = result?;
     println!("{opened} new cases opened; each family announced to its claimed nationality");

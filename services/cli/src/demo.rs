@@ -19,13 +19,11 @@ use std::time::Duration;
 use homeward_core::envelope::{Envelope, EnvelopeBuilder};
 use homeward_core::schema::{embedded_examples, message_schema_id};
 use homeward_core::{MemberId, client, shutdown};
-use homeward_gateway::local::{Local, LocalOptions};
-use homeward_replay::api::Api;
 use homeward_replay::replay::{self, Progress};
-use homeward_replay::report::Report;
 use homeward_replay::world::World;
 use homeward_replay::{plan, replay::import_census};
 use homeward_scenario::population::Population;
+use homeward_testkit::local::{Local, LocalOptions};
 use serde_json::Value;
 
 use crate::progress::bar;
@@ -41,10 +39,35 @@ pub struct DemoArgs {
     /// Families moving through the lifecycle at once.
     #[arg(long, default_value_t = 12)]
     concurrency: usize,
+    /// Where the services' logs go, so that the demo's own output reads as
+    /// a report; a file in the temporary folder when omitted.
+    #[arg(long, value_name = "FILE")]
+    log: Option<std::path::PathBuf>,
+}
+
+/// Sends every service's log lines to a file instead of the terminal: the
+/// demo's output is for a person. Returns the file's path.
+pub fn log_to_file(args: &DemoArgs) -> anyhow::Result<std::path::PathBuf> {
+    let path = args.log.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("homeward-demo-{}.log", std::process::id()))
+    });
+    let file =
+        std::fs::File::create(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let subscriber = homeward_core::telemetry::subscriber(
+        &directives,
+        "info",
+        false,
+        std::sync::Mutex::new(file),
+    );
+    tracing::subscriber::set_global_default(subscriber)?;
+    Ok(path)
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let log = log_to_file(&args)?;
     println!("Homeward demo: an embedded nats-server, the gateway and every ministry service");
+    println!("  the services log to {}", log.display());
     let local = Local::start(LocalOptions::default()).await?;
     println!(
         "  nats-server {}  (store {})",
@@ -52,7 +75,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         local.server.store_dir().display()
     );
     println!(
-        "  authorization generated from the policy: each member, the gateway and the operator has its own NATS key"
+        "  accounts generated from the policy: each member, the gateway and the operator has its own NATS account and key; TLS on every connection"
     );
     let world = World::start(&local).await?;
     println!(
@@ -65,7 +88,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("    … and the services of uz, kg, tm and icrc");
-    let api = Api::new(&world)?;
+    let api = homeward_replay::api::of_world(&world)?;
 
     println!("\nA forged message (the data changed after signing) is rejected:");
     let camps = local.member("aanes.camps").await?;
@@ -177,8 +200,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let report = Report::compute_local(&local).await?;
-    println!("\nReport (from the foreign ministries' cases; handed a/c = adults/children):");
+    let report = world.report().await?;
+    println!(
+        "\nReport (each state's from its foreign ministry's service; handed a/c = adults/children):"
+    );
     print!("{}", report.render());
 
     // Read the audit chain as the operator console does, under its

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use homeward_core::{MemberId, Policy, devkeys};
+use homeward_core::{MemberId, Policy, keys as layout};
+use homeward_testkit::devkeys;
 
 use crate::{PolicyArgs, paths};
 
@@ -52,13 +53,13 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         "{} keys in {} (private: never commit); public keys in {}",
         keys.len(),
         out.display(),
-        out.join(devkeys::KEYRING_FILE).display()
+        out.join(layout::KEYRING_FILE).display()
     );
     println!(
         "{} NATS user keys (one per member, and `admin`) in {}; public keys in {}",
         nats.len(),
         out.display(),
-        out.join(devkeys::NATS_KEYS_FILE).display()
+        out.join(layout::NATS_KEYS_FILE).display()
     );
     Ok(ExitCode::SUCCESS)
 }

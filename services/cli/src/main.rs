@@ -5,7 +5,9 @@
 
 mod audit;
 mod census;
+#[cfg(feature = "dev")]
 mod demo;
+#[cfg(feature = "dev")]
 mod keys;
 mod paths;
 mod policy;
@@ -34,7 +36,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Signing keys.
+    /// Development keys.
+    #[cfg(feature = "dev")]
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -65,8 +68,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Where every family stands, per country, operation and round,
-    /// computed from the foreign ministries' cases.
+    /// Where one state's families stand, per operation and round and per
+    /// operation in all, from its foreign ministry's service.
     Report(report::ReportArgs),
     /// Camp censuses.
     Census {
@@ -75,6 +78,7 @@ enum Command {
     },
     /// Runs all of Homeward on an embedded nats-server: the gateway, every
     /// ministry service, the Zhusan and Mehr replay, and the report.
+    #[cfg(feature = "dev")]
     Demo(demo::DemoArgs),
     /// TLS for NATS.
     Tls {
@@ -97,6 +101,7 @@ enum CensusCommand {
     Import(census::ImportArgs),
 }
 
+#[cfg(feature = "dev")]
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Makes development signing keys and NATS user keys for the policy's members.
@@ -198,15 +203,7 @@ impl NatsArgs {
         fallback: Option<&std::path::Path>,
     ) -> anyhow::Result<homeward_core::client::Connection> {
         let file = self.nkey.as_deref().or(fallback.filter(|p| p.is_file()));
-        let nkey_seed = match file {
-            Some(p) => Some(
-                std::fs::read_to_string(p)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        let nkey_seed = file.map(homeward_core::keys::read_nats_seed).transpose()?;
         Ok(homeward_core::client::Connection {
             url: self.nats.clone(),
             nkey_seed,
@@ -217,7 +214,14 @@ impl NatsArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    homeward_core::telemetry::init("warn", false);
+    // The demo sends the services' logs to a file of its own.
+    #[cfg(feature = "dev")]
+    let logs_to_terminal = !matches!(cli.command, Command::Demo(_));
+    #[cfg(not(feature = "dev"))]
+    let logs_to_terminal = true;
+    if logs_to_terminal {
+        homeward_core::telemetry::init("warn", false);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -227,6 +231,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            #[cfg(feature = "dev")]
             Command::Keys {
                 command: KeysCommand::Generate(args),
             } => keys::generate(args),
@@ -253,6 +258,7 @@ fn main() -> ExitCode {
             Command::Census {
                 command: CensusCommand::Import(args),
             } => census::import(args).await,
+            #[cfg(feature = "dev")]
             Command::Demo(args) => demo::run(args).await,
             Command::Tls {
                 command: TlsCommand::DevCa(args),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use homeward_core::natsauth::{self, NatsKeys};
 use homeward_core::policy::SenderRule;
-use homeward_core::{Policy, SchemaRegistry, devkeys};
+use homeward_core::{Policy, SchemaRegistry, keys as layout};
 
 use crate::{PolicyArgs, paths};
 
@@ -26,7 +26,7 @@ pub struct NatsConfigArgs {
 pub fn nats_config(args: NatsConfigArgs) -> anyhow::Result<ExitCode> {
     let schemas = SchemaRegistry::embedded()?;
     let policy = Policy::load(&paths::resolve(&args.policy.policy), &schemas)?;
-    let keys = NatsKeys::load(&paths::resolve(&args.keys).join(devkeys::NATS_KEYS_FILE))?;
+    let keys = NatsKeys::load(&paths::resolve(&args.keys).join(layout::NATS_KEYS_FILE))?;
     let auth = natsauth::authorization(&policy, &keys)?;
     let text = natsauth::render(&policy.origin, &auth);
     match &args.out {

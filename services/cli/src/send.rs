@@ -8,7 +8,7 @@ use clap::Args;
 use homeward_core::client::{self, MemberClient};
 use homeward_core::envelope::EnvelopeBuilder;
 use homeward_core::receipt::Decision;
-use homeward_core::{MemberId, SchemaRegistry, devkeys};
+use homeward_core::{MemberId, SchemaRegistry, SigningKey, keys as layout};
 use serde_json::Value;
 
 use crate::{NatsArgs, paths};
@@ -39,8 +39,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let member = MemberId::parse(&args.member)?;
     let keys = paths::resolve(&args.keys);
     let key = match &args.key {
-        Some(p) => homeward_core::SigningKey::from_file(p)?,
-        None => devkeys::load(&keys, &member)?,
+        Some(p) => SigningKey::from_file(p)?,
+        None => SigningKey::from_file(&layout::seed_path(&keys, &member))?,
     };
     let text = std::fs::read_to_string(&args.file)?;
     let message: Value =
@@ -68,7 +68,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let nats = client::connect(
         &args
             .nats
-            .connection_or(Some(&devkeys::nats_seed_path(&keys, member.as_str())))?,
+            .connection_or(Some(&layout::nats_seed_path(&keys, member.as_str())))?,
         Some(&member),
         &format!("homeward send {member}"),
     )

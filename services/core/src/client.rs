@@ -11,7 +11,7 @@
 //! must verify, and (when the client holds the policy) its key must be one
 //! the policy lists for its sender at its time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -250,7 +250,7 @@ impl MemberClient {
         .await?;
         Ok(Receipts {
             consumer,
-            early: HashMap::new(),
+            early: EarlyReceipts::new(MAX_EARLY_RECEIPTS),
         })
     }
 
@@ -362,19 +362,29 @@ impl MemberClient {
     }
 }
 
+/// How many receipts [`Receipts::wait_for`] keeps for later while it waits
+/// for another one.
+///
+/// Past this, the oldest kept receipt is dropped, with a warning. Each
+/// receipt was acked when it was read, so it does not come again through the
+/// consumer; but it stays in `HW_RECEIPTS` for the stream's retention, where
+/// an operator can still read it. Failing instead would refuse the receipt
+/// the caller is waiting for because of thousands it never asked about, and
+/// a caller that lets so many pile up is not reading them anyway.
+pub const MAX_EARLY_RECEIPTS: usize = 10_000;
+
 /// A member's receipts, read in order through its durable consumer.
 #[derive(Debug)]
 pub struct Receipts {
     consumer: jetstream::consumer::Consumer<pull::Config>,
-    early: HashMap<String, (Envelope, Receipt)>,
+    early: EarlyReceipts<(Envelope, Receipt)>,
 }
 
 impl Receipts {
-    /// The next receipt, waiting up to `timeout`.
+    /// The next receipt, waiting up to `timeout`: the oldest kept by
+    /// [`Receipts::wait_for`] first.
     pub async fn next(&mut self, timeout: Duration) -> Result<(Envelope, Receipt), Error> {
-        if let Some(key) = self.early.keys().next().cloned()
-            && let Some(found) = self.early.remove(&key)
-        {
+        if let Some(found) = self.early.take_oldest() {
             return Ok(found);
         }
         self.fetch_one(timeout).await
@@ -421,16 +431,16 @@ impl Receipts {
         id: &str,
         timeout: Duration,
     ) -> Result<(Envelope, Receipt), Error> {
-        if let Some(found) = self.early.remove(id) {
+        if let Some(found) = self.early.take(id) {
             return Ok(found);
         }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let (envelope, receipt) = self
-                .fetch_one(left)
-                .await
-                .map_err(|_| Error::Timeout(format!("no receipt for {id}")))?;
+            let (envelope, receipt) = self.fetch_one(left).await.map_err(|e| match e {
+                Error::Timeout(_) => Error::Timeout(format!("no receipt for {id}")),
+                other => other,
+            })?;
             if receipt.submission_id.as_deref() == Some(id) {
                 return Ok((envelope, receipt));
             }
@@ -438,7 +448,90 @@ impl Receipts {
                 .submission_id
                 .clone()
                 .unwrap_or_else(|| format!("seq:{}", receipt.submission_sequence));
-            self.early.insert(key, (envelope, receipt));
+            if let Some(dropped) = self.early.insert(key, (envelope, receipt)) {
+                tracing::warn!(
+                    msg_id = %dropped,
+                    kept = MAX_EARLY_RECEIPTS,
+                    "too many receipts kept while waiting for another; the oldest was dropped (it stays in HW_RECEIPTS)"
+                );
+            }
         }
+    }
+}
+
+/// Receipts read while waiting for another, by submission id, in the order
+/// they came, at most `limit` of them.
+#[derive(Debug)]
+struct EarlyReceipts<T> {
+    limit: usize,
+    by_id: HashMap<String, T>,
+    /// The ids of `by_id`, oldest first.
+    order: VecDeque<String>,
+}
+
+impl<T> EarlyReceipts<T> {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit: limit.max(1),
+            by_id: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Keeps `value` under `id` (replacing one kept under the same id, in
+    /// its place); returns the id of the oldest one, dropped to stay within
+    /// the limit.
+    fn insert(&mut self, id: String, value: T) -> Option<String> {
+        if let Some(kept) = self.by_id.get_mut(&id) {
+            *kept = value;
+            return None;
+        }
+        let dropped = if self.by_id.len() >= self.limit {
+            self.order.pop_front().inspect(|oldest| {
+                self.by_id.remove(oldest);
+            })
+        } else {
+            None
+        };
+        self.order.push_back(id.clone());
+        self.by_id.insert(id, value);
+        dropped
+    }
+
+    fn take(&mut self, id: &str) -> Option<T> {
+        let value = self.by_id.remove(id)?;
+        if let Some(at) = self.order.iter().position(|kept| kept == id) {
+            self.order.remove(at);
+        }
+        Some(value)
+    }
+
+    fn take_oldest(&mut self) -> Option<T> {
+        let id = self.order.pop_front()?;
+        self.by_id.remove(&id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EarlyReceipts;
+
+    #[test]
+    fn early_receipts_keep_their_order_and_drop_the_oldest_past_the_limit() {
+        let mut early = EarlyReceipts::new(3);
+        for (id, n) in [("a", 1), ("b", 2), ("c", 3)] {
+            assert_eq!(early.insert(id.to_owned(), n), None);
+        }
+        // The same id again replaces its value and keeps its place.
+        assert_eq!(early.insert("a".to_owned(), 10), None);
+        assert_eq!(early.insert("d".to_owned(), 4), Some("a".to_owned()));
+        assert_eq!(early.take("a"), None, "dropped");
+        assert_eq!(early.take("c"), Some(3));
+        assert_eq!(early.insert("e".to_owned(), 5), None, "room was made");
+        assert_eq!(early.take_oldest(), Some(2));
+        assert_eq!(early.take_oldest(), Some(4));
+        assert_eq!(early.take_oldest(), Some(5));
+        assert_eq!(early.take_oldest(), None);
+        assert_eq!(early.by_id.len() + early.order.len(), 0);
     }
 }

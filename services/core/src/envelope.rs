@@ -436,7 +436,9 @@ pub fn is_ulid(s: &str) -> bool {
         })
 }
 
-fn is_message_type(s: &str) -> bool {
+/// Whether `s` is a message type: dot-separated lower-case words, at most
+/// 64 characters, at least two words (`camp.resident.located`).
+pub fn is_message_type(s: &str) -> bool {
     s.len() <= 64
         && s.contains('.')
         && s.split('.')

@@ -155,6 +155,52 @@ pub fn verify(public: &str, message: &[u8], sig: &str) -> Result<(), Error> {
         .map_err(|_| Error::Signature("signature does not verify".into()))
 }
 
+// The layout of a keys folder, as every party keeps one: where a member's
+// signing seed and an identity's NATS user seed are, and the files listing
+// their public halves. `homeward keys generate` fills one for development;
+// a ministry's own keys folder has the same shape.
+
+/// The keyring file's name inside a keys folder: public signing keys.
+pub const KEYRING_FILE: &str = "keyring.toml";
+
+/// The file of NATS public keys inside a keys folder.
+pub const NATS_KEYS_FILE: &str = "nats-users.toml";
+
+/// The signing seed file of `member` inside `dir`.
+pub fn seed_path(dir: &Path, member: &crate::MemberId) -> std::path::PathBuf {
+    dir.join(format!("{member}.nk"))
+}
+
+/// The NATS user seed file of `identity` (a member id or `admin`) inside
+/// `dir`.
+pub fn nats_seed_path(dir: &Path, identity: &str) -> std::path::PathBuf {
+    dir.join(format!("{identity}.nats.nk"))
+}
+
+/// Reads a NATS user seed file (`SU…`), checked: the one place a NATS seed
+/// file is read. The error names the file, never the seed.
+pub fn read_nats_seed(path: &Path) -> Result<String, Error> {
+    let seed = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    let seed = seed.trim().to_owned();
+    nats_public_key(&seed).map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
+    Ok(seed)
+}
+
+/// The public key (`U…`) of a NATS user seed, checking it is one.
+pub fn nats_public_key(seed: &str) -> Result<String, Error> {
+    if !seed.starts_with("SU") {
+        return Err(Error::Key(
+            "a NATS user seed must be an nkeys user seed starting with SU".into(),
+        ));
+    }
+    KeyPair::from_seed(seed)
+        .map(|pair| pair.public_key())
+        .map_err(|e| Error::Key(format!("bad NATS seed: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,9 +19,7 @@
 //! - [`audit`]: the hash-chained audit record and its verification.
 //! - [`client`]: the member client: submit, await receipts, consume deliveries.
 //! - [`console`]: what an operator reads: the audit records, by sequence and live.
-//! - [`devkeys`]: development keys in a git-ignored folder.
 //! - [`natsauth`]: the NATS server's accounts, users and permissions, from the policy.
-//! - [`natsd`]: finding, checking and starting the pinned `nats-server`.
 //! - [`tls`]: the development CA and server certificate NATS runs TLS with.
 //! - [`settings`], [`telemetry`], [`shutdown`]: config, tracing, stopping.
 
@@ -29,13 +27,12 @@ pub mod audit;
 pub mod canonical;
 pub mod client;
 pub mod console;
-pub mod devkeys;
 pub mod envelope;
 pub mod json;
 pub mod keys;
 pub mod member;
+pub mod message_types;
 pub mod natsauth;
-pub mod natsd;
 pub mod policy;
 pub mod receipt;
 pub mod rejection;

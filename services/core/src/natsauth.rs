@@ -388,7 +388,7 @@ pub struct Authorization {
 /// ```
 ///
 /// `homeward keys generate` writes one for its development keys
-/// ([`crate::devkeys::NATS_KEYS_FILE`]); a production site writes its own
+/// ([`crate::keys::NATS_KEYS_FILE`]); a production site writes its own
 /// with the public halves of the nkeys each party made where it runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NatsKeys {

@@ -8,19 +8,32 @@
 //! (`schedule`), asking another state to carry our citizens
 //! (`request-transit`), and, as the carrying state, answering such a
 //! request (`decide-transit`). Everything else the ministry receives is
-//! recorded on the case, so it can follow each person to reintegration.
+//! recorded on the case, so it can follow each person to reintegration,
+//! and the state's [`report`] is counted from those cases
+//! (`GET /views/report`).
 //!
-//! Refusals (rule codes): `unknown_case`, `not_our_citizens`,
+//! Rule codes, of refused messages: `unknown_case`, `not_our_citizens`,
 //! `verification_not_requested`, `decision_without_request`,
 //! `handover_without_operation`, `handover_without_acceptance`,
-//! `transit_not_requested`, `person_not_in_case`.
+//! `transit_not_requested`, `person_not_in_case`; of refused actions:
+//! `no_verified_person`, `no_accepted_person`, `transit_not_agreed`,
+//! `transit_not_requested`.
+
+pub mod report;
 
 use homeward_core::Envelope;
-use homeward_ministry::read::{array_at, person_refs, str_at};
+use homeward_core::message_types as types;
+use homeward_ministry::read::{array_at, enum_at, person_refs, required_enum, str_at};
 use homeward_ministry::{
-    ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition, require_case, require_persons,
+    ActionError, Case, Ctx, Decision, FollowUp, Outgoing, Refusal, Role, Stage, Transition,
+    VerificationOutcome, open_case, require_case, require_persons,
 };
 use serde_json::{Value, json};
+
+use crate::report::Report;
+
+#[cfg(test)]
+mod tests;
 
 /// The foreign-affairs role.
 #[derive(Debug, Clone, Copy)]
@@ -39,11 +52,10 @@ impl ForeignAffairs {
                 "the family's claimed nationality is not this state's",
             ));
         }
-        let case_ref = str_at(data, "/caseRef").unwrap_or_default();
-        let mut case = case.unwrap_or_else(|| Case::new(case_ref));
+        let mut case = open_case(case, m, Stage::VerificationRequested);
         case.record_located(data, &ctx.today());
         case.camp_authority = Some(m.sender().to_string());
-        case.stage = "verification-requested".into();
+        case.stage = Stage::VerificationRequested;
         let persons: Vec<Value> = case
             .persons
             .keys()
@@ -52,13 +64,16 @@ impl ForeignAffairs {
         let request = json!({"caseRef": case.case_ref, "persons": persons});
         Ok(Some(Transition::sending(
             case,
-            vec![Outgoing::new("identity.verification.requested", request)],
+            vec![Outgoing::new(
+                types::IDENTITY_VERIFICATION_REQUESTED,
+                request,
+            )],
         )))
     }
 
     fn verified(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
-        if case.stage != "verification-requested" && case.stage != "verified" {
+        if !matches!(case.stage, Stage::VerificationRequested | Stage::Verified) {
             return Err(Refusal::new(
                 "verification_not_requested",
                 "no verification was requested for this case",
@@ -68,12 +83,12 @@ impl ForeignAffairs {
         for r in array_at(m.data(), "/results") {
             if let (Some(p), Some(outcome)) = (
                 r.get("personRef").and_then(Value::as_str),
-                r.get("outcome").and_then(Value::as_str),
+                enum_at::<VerificationOutcome>(r, "/outcome"),
             ) {
-                case.person(p).verification = Some(outcome.to_owned());
+                case.person(p).verification = Some(outcome);
             }
         }
-        case.stage = "verified".into();
+        case.stage = Stage::Verified;
         Ok(Some(Transition::quiet(case)))
     }
 
@@ -98,13 +113,13 @@ impl ForeignAffairs {
                 continue;
             };
             let p = case.person(r);
-            p.decision = d.get("decision").and_then(Value::as_str).map(str::to_owned);
+            p.decision = enum_at(d, "/decision");
             p.refusal_reason = d
                 .get("refusalReason")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
         }
-        case.stage = "decided".into();
+        case.stage = Stage::Decided;
         Ok(Some(Transition::quiet(case)))
     }
 
@@ -124,7 +139,7 @@ impl ForeignAffairs {
         }
         let unaccepted: Vec<String> = refs
             .iter()
-            .filter(|r| case.persons[*r].decision.as_deref() != Some("accepted"))
+            .filter(|r| case.persons[*r].decision != Some(Decision::Accepted))
             .cloned()
             .collect();
         if !unaccepted.is_empty() {
@@ -149,7 +164,7 @@ impl ForeignAffairs {
         case.handover_message_id = Some(m.id().to_owned());
         case.protocol_ref = str_at(m.data(), "/protocolRef").map(str::to_owned);
         case.discrepancies = discrepancies.clone();
-        case.stage = "handed-over".into();
+        case.stage = Stage::HandedOver;
         let ack = json!({
             "caseRef": case.case_ref,
             "campAuthority": m.sender().as_str(),
@@ -160,20 +175,19 @@ impl ForeignAffairs {
         });
         Ok(Some(Transition::sending(
             case,
-            vec![Outgoing::new("handover.acknowledged", ack)],
+            vec![Outgoing::new(types::HANDOVER_ACKNOWLEDGED, ack)],
         )))
     }
 
     fn transit_requested(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let data = m.data();
-        let mut case =
-            case.unwrap_or_else(|| Case::new(str_at(data, "/caseRef").unwrap_or_default()));
+        let mut case = open_case(case, m, Stage::TransitRequested);
         case.nationality = str_at(data, "/requestingState").map(str::to_owned);
         case.carrier_state = str_at(data, "/carrierState").map(str::to_owned);
         for r in person_refs(data, "/persons") {
             case.person(&r).on_manifest = true;
         }
-        case.stage = "transit-requested".into();
+        case.stage = Stage::TransitRequested;
         Ok(Some(Transition::quiet(case)))
     }
 
@@ -185,23 +199,27 @@ impl ForeignAffairs {
                 "this ministry did not ask that state to carry this case",
             ));
         }
-        case.transit_decision = str_at(m.data(), "/decision").map(str::to_owned);
+        case.transit_decision = enum_at(m.data(), "/decision");
         Ok(Some(Transition::quiet(case)))
     }
 
-    /// The reports of our own interior, rehabilitation and security services.
-    fn follow_up(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+    /// A step our own interior, rehabilitation and security services
+    /// report: recorded on each person it names.
+    fn follow_up(
+        case: Option<Case>,
+        m: &Envelope,
+        step: FollowUp,
+    ) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
         let data = m.data();
-        let (list, key) = match m.message_type() {
-            "arrival.recorded"
-            | "rehabilitation.admitted"
-            | "rehabilitation.discharged"
-            | "reintegration.registered" => ("/persons", "personRef"),
-            "security.screening.completed" => ("/results", "personRef"),
-            "custody.assigned" => ("/assignments", "childRef"),
-            "documents.issued" => ("/documents", "personRef"),
-            _ => return Ok(None),
+        let (list, key) = match step {
+            FollowUp::ArrivalRecorded
+            | FollowUp::RehabilitationAdmitted
+            | FollowUp::RehabilitationDischarged
+            | FollowUp::ReintegrationRegistered => ("/persons", "personRef"),
+            FollowUp::ScreeningCompleted => ("/results", "personRef"),
+            FollowUp::CustodyAssigned => ("/assignments", "childRef"),
+            FollowUp::DocumentsIssued => ("/documents", "personRef"),
         };
         let refs: Vec<String> = array_at(data, list)
             .iter()
@@ -213,38 +231,27 @@ impl ForeignAffairs {
                 continue;
             };
             let p = case.person(r);
-            match m.message_type() {
-                "arrival.recorded" => p.arrived = true,
-                "rehabilitation.admitted" => p.admitted = true,
-                "rehabilitation.discharged" => p.discharged = true,
-                "reintegration.registered" => p.reintegrated = true,
-                "security.screening.completed" => {
-                    p.screening = item
-                        .get("outcome")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                }
-                "custody.assigned" => {
-                    p.custody = item
-                        .get("custody")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                }
-                "documents.issued" => {
-                    if let Some(k) = item.get("kind").and_then(Value::as_str) {
-                        p.documents.push(k.to_owned());
+            match step {
+                FollowUp::ArrivalRecorded => p.arrived = true,
+                FollowUp::RehabilitationAdmitted => p.admitted = true,
+                FollowUp::RehabilitationDischarged => p.discharged = true,
+                FollowUp::ReintegrationRegistered => p.reintegrated = true,
+                FollowUp::ScreeningCompleted => p.screening = enum_at(item, "/outcome"),
+                FollowUp::CustodyAssigned => p.custody = enum_at(item, "/custody"),
+                FollowUp::DocumentsIssued => {
+                    if let Some(kind) = enum_at(item, "/kind") {
+                        p.documents.push(kind);
                     }
                 }
-                _ => {}
             }
         }
-        if m.message_type() == "reintegration.registered"
+        if step == FollowUp::ReintegrationRegistered
             && data.get("caseClosed") == Some(&Value::Bool(true))
         {
             case.closed = true;
-            case.stage = "closed".into();
+            case.stage = Stage::Closed;
         } else {
-            case.stage = m.message_type().to_owned();
+            case.stage = Stage::Reported(step);
         }
         Ok(Some(Transition::quiet(case)))
     }
@@ -257,12 +264,8 @@ impl ForeignAffairs {
         let operation_id = str_at(body, "/operationId")
             .ok_or_else(|| ActionError::Invalid("operationId is required".into()))?;
         let round = body.get("round").and_then(Value::as_u64).unwrap_or(1);
-        let confirmed: Vec<String> = case
-            .persons
-            .iter()
-            .filter(|(_, p)| p.verification.as_deref() == Some("confirmed"))
-            .map(|(r, _)| r.clone())
-            .collect();
+        let confirmed =
+            case.persons_where(|p| p.verification == Some(VerificationOutcome::Confirmed));
         if confirmed.is_empty() {
             return Err(ActionError::refused(
                 "no_verified_person",
@@ -276,7 +279,7 @@ impl ForeignAffairs {
             operation_id: operation_id.to_owned(),
             round: round as u32,
         });
-        case.stage = "requested".into();
+        case.stage = Stage::Requested;
         let persons: Vec<Value> = confirmed.iter().map(|r| json!({"personRef": r})).collect();
         let data = json!({
             "caseRef": case.case_ref,
@@ -287,29 +290,14 @@ impl ForeignAffairs {
         });
         Ok(Transition::sending(
             case,
-            vec![Outgoing::new("repatriation.requested", data)],
+            vec![Outgoing::new(types::REPATRIATION_REQUESTED, data)],
         ))
     }
 
     /// The accepted persons as manifest entries; a child travels with its
     /// mother when she travels too.
     fn manifest_entries(case: &Case) -> Vec<Value> {
-        let accepted: Vec<&String> = case
-            .persons
-            .iter()
-            .filter(|(_, p)| p.decision.as_deref() == Some("accepted"))
-            .map(|(r, _)| r)
-            .collect();
-        accepted
-            .iter()
-            .map(|r| {
-                let p = &case.persons[*r];
-                match &p.accompanied_by {
-                    Some(a) if accepted.contains(&a) => json!({"personRef": r, "accompaniedBy": a}),
-                    _ => json!({"personRef": r}),
-                }
-            })
-            .collect()
+        case.manifest_entries(&case.persons_where(|p| p.decision == Some(Decision::Accepted)))
     }
 
     fn schedule(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
@@ -323,7 +311,7 @@ impl ForeignAffairs {
         let carrier = str_at(body, "/transport/carrierState")
             .unwrap_or_default()
             .to_owned();
-        if carrier != ctx.country() && case.transit_decision.as_deref() != Some("accepted") {
+        if carrier != ctx.country() && case.transit_decision != Some(Decision::Accepted) {
             return Err(ActionError::refused(
                 "transit_not_agreed",
                 "another state's flight needs its accepted transit decision first",
@@ -348,7 +336,7 @@ impl ForeignAffairs {
             operation_id: operation_id.clone(),
             round,
         });
-        case.stage = "scheduled".into();
+        case.stage = Stage::Scheduled;
         let mut data = json!({
             "caseRef": case.case_ref,
             "campAuthority": case.camp_authority.clone().unwrap_or_default(),
@@ -362,7 +350,7 @@ impl ForeignAffairs {
         }
         Ok(Transition::sending(
             case,
-            vec![Outgoing::new("operation.scheduled", data)],
+            vec![Outgoing::new(types::OPERATION_SCHEDULED, data)],
         ))
     }
 
@@ -381,7 +369,7 @@ impl ForeignAffairs {
         let carrier = str_at(body, "/carrierState")
             .ok_or_else(|| ActionError::Invalid("carrierState is required".into()))?;
         case.carrier_state = Some(carrier.to_owned());
-        case.stage = "transit-requested".into();
+        case.stage = Stage::TransitRequested;
         let mut data = json!({
             "caseRef": case.case_ref,
             "requestingState": ctx.country(),
@@ -395,7 +383,7 @@ impl ForeignAffairs {
         }
         Ok(Transition::sending(
             case,
-            vec![Outgoing::new("transit.requested", data)],
+            vec![Outgoing::new(types::TRANSIT_REQUESTED, data)],
         ))
     }
 
@@ -404,7 +392,7 @@ impl ForeignAffairs {
         mut case: Case,
         body: &Value,
     ) -> Result<Transition, ActionError> {
-        if case.stage != "transit-requested"
+        if case.stage != Stage::TransitRequested
             || case.carrier_state.as_deref() != Some(ctx.country().as_str())
         {
             return Err(ActionError::refused(
@@ -412,10 +400,12 @@ impl ForeignAffairs {
                 "no transit request from another state is open for this case",
             ));
         }
-        let decision = str_at(body, "/decision")
-            .ok_or_else(|| ActionError::Invalid("decision is required".into()))?;
-        case.transit_decision = Some(decision.to_owned());
-        case.stage = format!("transit-{decision}");
+        let decision: Decision = required_enum(body, "/decision")?;
+        case.transit_decision = Some(decision);
+        case.stage = match decision {
+            Decision::Accepted => Stage::TransitAccepted,
+            Decision::Refused => Stage::TransitRefused,
+        };
         let mut data = json!({
             "caseRef": case.case_ref,
             "requestingState": case.nationality.clone().unwrap_or_default(),
@@ -429,7 +419,7 @@ impl ForeignAffairs {
         }
         Ok(Transition::sending(
             case,
-            vec![Outgoing::new("transit.decided", data)],
+            vec![Outgoing::new(types::TRANSIT_DECIDED, data)],
         ))
     }
 }
@@ -442,13 +432,18 @@ impl Role for ForeignAffairs {
         m: &Envelope,
     ) -> Result<Option<Transition>, Refusal> {
         match m.message_type() {
-            "camp.resident.located" => Self::located(ctx, case, m),
-            "identity.verification.completed" => Self::verified(case, m),
-            "repatriation.decided" => Self::decided(case, m),
-            "handover.completed" => Self::handed_over(ctx, case, m),
-            "transit.requested" => Self::transit_requested(case, m),
-            "transit.decided" => Self::transit_decided(case, m),
-            _ => Self::follow_up(case, m),
+            types::CAMP_RESIDENT_LOCATED => Self::located(ctx, case, m),
+            types::IDENTITY_VERIFICATION_COMPLETED => Self::verified(case, m),
+            types::REPATRIATION_DECIDED => Self::decided(case, m),
+            types::HANDOVER_COMPLETED => Self::handed_over(ctx, case, m),
+            types::TRANSIT_REQUESTED => Self::transit_requested(case, m),
+            types::TRANSIT_DECIDED => Self::transit_decided(case, m),
+            other => match FollowUp::of(other) {
+                Some(step) => Self::follow_up(case, m, step),
+                // Nothing to record, but a case it does not hold is
+                // refused as for any other message.
+                None => require_case(case, m).map(|_| None),
+            },
         }
     }
 
@@ -468,6 +463,14 @@ impl Role for ForeignAffairs {
             other => Err(ActionError::NotFound(format!(
                 "no action {other:?} (request-repatriation, schedule, request-transit, decide-transit)"
             ))),
+        }
+    }
+
+    fn view(&self, ctx: &Ctx<'_>, view: &str, cases: &[Case]) -> Result<Value, ActionError> {
+        match view {
+            "report" => serde_json::to_value(Report::of(&ctx.country(), cases))
+                .map_err(|e| ActionError::Internal(format!("the report: {e}"))),
+            other => Err(ActionError::NotFound(format!("no view {other:?} (report)"))),
         }
     }
 }

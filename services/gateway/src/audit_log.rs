@@ -103,9 +103,9 @@ impl AuditLog {
         while !records.is_empty() {
             idle_rounds += 1;
             if idle_rounds > MAX_IDLE_ROUNDS {
-                return Err(GatewayError::Audit(format!(
-                    "could not append to the chain in {MAX_IDLE_ROUNDS} attempts in a row"
-                )));
+                return Err(GatewayError::AuditContended {
+                    attempts: MAX_IDLE_ROUNDS,
+                });
             }
             let (head_seq, head_hash) = match self.head.take() {
                 Some(h) => h,
@@ -115,13 +115,14 @@ impl AuditLog {
             let mut acks = Vec::with_capacity(records.len());
             let mut send_error = None;
             for i in 0..records.len() {
-                records[i]
-                    .record
-                    .seal(&prev_hash)
-                    .map_err(|e| GatewayError::Audit(e.to_string()))?;
+                records[i].record.seal(&prev_hash)?;
                 prev_hash = records[i].record.hash.clone();
-                let payload = serde_json::to_vec(&records[i].record)
-                    .map_err(|e| GatewayError::Audit(e.to_string()))?;
+                let payload = serde_json::to_vec(&records[i].record).map_err(|source| {
+                    GatewayError::Serialise {
+                        what: "an audit record",
+                        source,
+                    }
+                })?;
                 let mut publish = PublishMessage::build()
                     .payload(payload.into())
                     .message_id(&records[i].msg_id)

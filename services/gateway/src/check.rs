@@ -1,12 +1,12 @@
 //! The decision: is this submission accepted, and for whom?
 //!
-//! Pure checks, in DESIGN.md's order, over bytes that may be hostile: size
-//! and JSON, the envelope, the sender against the subject, the key against
-//! the policy, the signature, the time window, the schema, the permission,
-//! the route. The replay check needs the seen-ids bucket and is done by the
-//! caller. Nothing here panics on any input, and no reason repeats a value
-//! from the message (it may be personal data): reasons name attributes,
-//! instance paths and codes.
+//! Pure checks, in the order ARCHITECTURE.md's bird's-eye view draws them,
+//! over bytes that may be hostile: size and JSON, the envelope, the sender
+//! against the subject, the key against the policy, the signature, the time
+//! window, the schema, the permission, the route. The replay check needs
+//! the seen-ids bucket and is done by the caller. Nothing here panics on any
+//! input, and no reason repeats a value from the message (it may be personal
+//! data): reasons name attributes, instance paths and codes.
 
 use std::time::Duration;
 
@@ -44,6 +44,17 @@ pub struct Known {
     pub id: Option<String>,
     pub message_type: Option<String>,
     pub case: Option<String>,
+}
+
+impl Known {
+    /// What an envelope that parsed says about itself.
+    pub fn of(envelope: &Envelope) -> Self {
+        Self {
+            id: Some(envelope.id().to_owned()),
+            message_type: Some(envelope.message_type().to_owned()),
+            case: envelope.subject().map(str::to_owned),
+        }
+    }
 }
 
 /// A rejected submission.
@@ -103,11 +114,7 @@ pub fn check(
             return Err(Rejected { known, reasons });
         }
     };
-    let known = Known {
-        id: Some(envelope.id().to_owned()),
-        message_type: Some(envelope.message_type().to_owned()),
-        case: envelope.subject().map(str::to_owned),
-    };
+    let known = Known::of(&envelope);
     // The published envelope schema is the contract; the parser's checks
     // and the schema should agree, and the schema has the last word.
     if !schema_violations.is_empty() {
@@ -276,12 +283,7 @@ fn known_from_bytes(bytes: &[u8]) -> Known {
     Known {
         id: s("id").filter(|v| envelope::is_ulid(v)).map(str::to_owned),
         message_type: s("type")
-            .filter(|v| {
-                v.len() <= 64
-                    && v.split('.').count() > 1
-                    && v.split('.')
-                        .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
-            })
+            .filter(|v| envelope::is_message_type(v))
             .map(str::to_owned),
         case: s("subject")
             .filter(|v| envelope::is_case_ref(v))

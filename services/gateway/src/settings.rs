@@ -1,10 +1,52 @@
-//! The gateway's settings: defaults, then a TOML file, then `HOMEWARD_`
-//! environment variables.
+//! How a gateway runs: the [`GatewayConfig`] the library takes, and the
+//! process's [`Settings`] it is made from (defaults, then a TOML file, then
+//! `HOMEWARD_` environment variables).
+//!
+//! The defaults are written once, here, as constants: both the settings'
+//! serde defaults and [`GatewayConfig::new`] use them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use homeward_core::settings::NatsSettings;
+use homeward_core::{MemberId, SigningKey};
 use serde::Deserialize;
+
+/// The member id the gateway signs receipts as, unless the settings name
+/// another.
+pub const DEFAULT_MEMBER: &str = "homeward.gateway";
+/// How far an envelope's time may be from the gateway's clock: ±10 min.
+pub const DEFAULT_TIME_WINDOW: Duration = Duration::from_secs(600);
+/// Submissions fetched and decided per batch.
+pub const DEFAULT_BATCH_SIZE: usize = 128;
+
+/// How a gateway runs.
+#[derive(Debug)]
+pub struct GatewayConfig {
+    /// The gateway's own member id (it signs receipts as this member).
+    pub member: MemberId,
+    pub key: SigningKey,
+    /// This instance's name, on its audit records.
+    pub instance: String,
+    /// How far an envelope's time may be from the clock
+    /// ([`DEFAULT_TIME_WINDOW`] unless set).
+    pub time_window: Duration,
+    /// Submissions handled per batch ([`DEFAULT_BATCH_SIZE`] unless set).
+    pub batch_size: usize,
+}
+
+impl GatewayConfig {
+    /// The defaults, with the process id as the instance name.
+    pub fn new(member: MemberId, key: SigningKey) -> Self {
+        Self {
+            member,
+            key,
+            instance: format!("gw-{}", std::process::id()),
+            time_window: DEFAULT_TIME_WINDOW,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+}
 
 /// Everything a gateway process needs to know.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,12 +71,47 @@ pub struct Settings {
     pub batch_size: usize,
 }
 
+impl Settings {
+    /// The gateway's configuration: its member id checked and its signing
+    /// key read from [`Settings::key_file`].
+    pub fn gateway_config(&self) -> Result<GatewayConfig, homeward_core::Error> {
+        let member = MemberId::parse(&self.member)?;
+        let key = SigningKey::from_file(&self.key_file)?;
+        let mut config = GatewayConfig::new(member, key);
+        if let Some(instance) = &self.instance {
+            config.instance.clone_from(instance);
+        }
+        config.time_window = Duration::from_secs(self.time_window_secs);
+        config.batch_size = self.batch_size;
+        Ok(config)
+    }
+}
+
 fn default_member() -> String {
-    "homeward.gateway".into()
+    DEFAULT_MEMBER.to_owned()
 }
 fn default_window() -> u64 {
-    600
+    DEFAULT_TIME_WINDOW.as_secs()
 }
 fn default_batch() -> usize {
-    128
+    DEFAULT_BATCH_SIZE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_settings_take_the_configs_defaults() {
+        let settings: Settings =
+            toml::from_str("policy = \"policy.toml\"\nkey_file = \"gateway.seed\"\n")
+                .expect("the two required settings are enough");
+        assert_eq!(settings.member, DEFAULT_MEMBER);
+        assert_eq!(
+            Duration::from_secs(settings.time_window_secs),
+            DEFAULT_TIME_WINDOW
+        );
+        assert_eq!(settings.batch_size, DEFAULT_BATCH_SIZE);
+        assert_eq!(settings.instance, None);
+    }
 }

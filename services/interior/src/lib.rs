@@ -9,15 +9,23 @@
 //! centre has discharged the person. It refuses a screening of someone who
 //! never arrived.
 //!
-//! Refusals (rule codes): `unknown_case`, `person_not_in_case`,
-//! `screening_before_arrival`.
+//! Rule codes, of refused messages: `unknown_case`, `person_not_in_case`,
+//! `screening_before_arrival`; of refused actions:
+//! `arrival_without_operation`, `arrival_not_on_manifest`,
+//! `custody_before_arrival`, `documents_before_arrival`,
+//! `reintegration_before_discharge`.
 
 use homeward_core::Envelope;
-use homeward_ministry::read::{array_at, person_refs, str_at};
+use homeward_core::message_types as types;
+use homeward_ministry::read::{array_at, required_enum, str_at};
 use homeward_ministry::{
-    ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition, require_case, require_persons,
+    ActionError, Case, Ctx, Custody, DocumentKind, Outgoing, Person, Refusal, Role, Stage,
+    Transition, mark_persons, open_case, require_case,
 };
 use serde_json::{Value, json};
+
+#[cfg(test)]
+mod tests;
 
 /// The interior role.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +37,7 @@ fn named(
     case: &Case,
     list: &[Value],
     key: &str,
-    ok: impl Fn(&homeward_ministry::Person) -> bool,
+    ok: impl Fn(&Person) -> bool,
     rule: &str,
     why: &str,
 ) -> Result<Vec<String>, ActionError> {
@@ -47,6 +55,196 @@ fn named(
     Ok(out)
 }
 
+impl Interior {
+    /// The operation opens the case: who is on the manifest, and with whom.
+    fn scheduled(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let data = m.data();
+        let mut case = open_case(case, m, Stage::Scheduled);
+        for e in array_at(data, "/manifest/persons") {
+            if let Some(r) = e.get("personRef").and_then(Value::as_str) {
+                let p = case.person(r);
+                p.on_manifest = true;
+                p.accompanied_by = e
+                    .get("accompaniedBy")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
+        }
+        case.operation = Some(homeward_ministry::case::Operation {
+            operation_id: str_at(data, "/manifest/operationId")
+                .unwrap_or_default()
+                .to_owned(),
+            round: data
+                .pointer("/manifest/round")
+                .and_then(Value::as_u64)
+                .unwrap_or(1) as u32,
+        });
+        case.camp_authority = str_at(data, "/campAuthority").map(str::to_owned);
+        case.stage = Stage::Scheduled;
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn screened(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        case.record_screening(m.data())?;
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn admitted(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let case = mark_persons(case, m, "/persons", |p| p.admitted = true)?;
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn discharged(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let case = mark_persons(case, m, "/persons", |p| p.discharged = true)?;
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn arrival(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
+        let Some(op) = case.operation.clone() else {
+            return Err(ActionError::refused(
+                "arrival_without_operation",
+                "no operation brings this case",
+            ));
+        };
+        let refs = match body.get("persons").and_then(Value::as_array) {
+            Some(list) => named(
+                &case,
+                list,
+                "personRef",
+                |p| p.on_manifest,
+                "arrival_not_on_manifest",
+                "is not on the manifest",
+            )?,
+            None => case.persons_where(|p| p.on_manifest),
+        };
+        let entries = case.manifest_entries(&refs);
+        for r in &refs {
+            case.person(r).arrived = true;
+        }
+        case.stage = Stage::Arrived;
+        let data = json!({
+            "caseRef": case.case_ref,
+            "operationId": op.operation_id,
+            "round": op.round,
+            "arrivedAt": ctx.now_str(),
+            "borderPoint": body.get("borderPoint").cloned().unwrap_or_else(|| json!({"name": "Aktau airport", "country": ctx.country()})),
+            "persons": entries,
+        });
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new(types::ARRIVAL_RECORDED, data)],
+        ))
+    }
+
+    fn custody(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
+        let list = array_at(body, "/assignments");
+        if list.is_empty() {
+            return Err(ActionError::Invalid("assignments are required".into()));
+        }
+        named(
+            &case,
+            list,
+            "childRef",
+            |p| p.arrived,
+            "custody_before_arrival",
+            "has not arrived",
+        )?;
+        let mut out = Vec::new();
+        for a in list {
+            let mut a = a.clone();
+            if a.get("assignedOn").is_none() {
+                a["assignedOn"] = json!(ctx.today());
+            }
+            let custody: Custody = required_enum(&a, "/custody")?;
+            if let Some(r) = a.get("childRef").and_then(Value::as_str) {
+                case.person(r).custody = Some(custody);
+            }
+            out.push(a);
+        }
+        case.stage = Stage::CustodyAssigned;
+        let data = json!({"caseRef": case.case_ref, "assignments": out});
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new(types::CUSTODY_ASSIGNED, data)],
+        ))
+    }
+
+    fn documents(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
+        let list = array_at(body, "/documents");
+        if list.is_empty() {
+            return Err(ActionError::Invalid("documents are required".into()));
+        }
+        named(
+            &case,
+            list,
+            "personRef",
+            |p| p.arrived,
+            "documents_before_arrival",
+            "has not arrived",
+        )?;
+        let mut out = Vec::new();
+        for d in list {
+            let mut d = d.clone();
+            if d.get("issuingCountry").is_none() {
+                d["issuingCountry"] = json!(ctx.country());
+            }
+            if d.get("issuedOn").is_none() {
+                d["issuedOn"] = json!(ctx.today());
+            }
+            let kind: DocumentKind = required_enum(&d, "/kind")?;
+            if let Some(r) = d.get("personRef").and_then(Value::as_str) {
+                case.person(r).documents.push(kind);
+            }
+            out.push(d);
+        }
+        let data = json!({"caseRef": case.case_ref, "documents": out});
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new(types::DOCUMENTS_ISSUED, data)],
+        ))
+    }
+
+    fn reintegration(
+        ctx: &Ctx<'_>,
+        mut case: Case,
+        body: &Value,
+    ) -> Result<Transition, ActionError> {
+        let list = array_at(body, "/persons");
+        if list.is_empty() {
+            return Err(ActionError::Invalid("persons are required".into()));
+        }
+        named(
+            &case,
+            list,
+            "personRef",
+            |p| p.discharged,
+            "reintegration_before_discharge",
+            "has not been discharged from rehabilitation",
+        )?;
+        for p in list {
+            if let Some(r) = p.get("personRef").and_then(Value::as_str) {
+                case.person(r).reintegrated = true;
+            }
+        }
+        let closed = body
+            .get("caseClosed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        case.closed = closed;
+        case.stage = if closed {
+            Stage::Closed
+        } else {
+            Stage::Reintegrating
+        };
+        let data = json!({"caseRef": case.case_ref, "registeredOn": ctx.today(), "persons": list, "caseClosed": closed});
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new(types::REINTEGRATION_REGISTERED, data)],
+        ))
+    }
+}
+
 impl Role for Interior {
     fn on_message(
         &self,
@@ -54,53 +252,11 @@ impl Role for Interior {
         case: Option<Case>,
         m: &Envelope,
     ) -> Result<Option<Transition>, Refusal> {
-        let data = m.data();
         match m.message_type() {
-            "operation.scheduled" => {
-                let mut case =
-                    case.unwrap_or_else(|| Case::new(str_at(data, "/caseRef").unwrap_or_default()));
-                for e in array_at(data, "/manifest/persons") {
-                    if let Some(r) = e.get("personRef").and_then(Value::as_str) {
-                        let p = case.person(r);
-                        p.on_manifest = true;
-                        p.accompanied_by = e
-                            .get("accompaniedBy")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned);
-                    }
-                }
-                case.operation = Some(homeward_ministry::case::Operation {
-                    operation_id: str_at(data, "/manifest/operationId")
-                        .unwrap_or_default()
-                        .to_owned(),
-                    round: data
-                        .pointer("/manifest/round")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(1) as u32,
-                });
-                case.camp_authority = str_at(data, "/campAuthority").map(str::to_owned);
-                case.stage = "scheduled".into();
-                Ok(Some(Transition::quiet(case)))
-            }
-            "security.screening.completed" => {
-                let mut case = require_case(case, m)?;
-                case.record_screening(data)?;
-                Ok(Some(Transition::quiet(case)))
-            }
-            "rehabilitation.admitted" | "rehabilitation.discharged" => {
-                let mut case = require_case(case, m)?;
-                let refs = person_refs(data, "/persons");
-                require_persons(&case, &refs)?;
-                for r in refs {
-                    let p = case.person(&r);
-                    if m.message_type() == "rehabilitation.admitted" {
-                        p.admitted = true;
-                    } else {
-                        p.discharged = true;
-                    }
-                }
-                Ok(Some(Transition::quiet(case)))
-            }
+            types::OPERATION_SCHEDULED => Self::scheduled(case, m),
+            types::SECURITY_SCREENING_COMPLETED => Self::screened(case, m),
+            types::REHABILITATION_ADMITTED => Self::admitted(case, m),
+            types::REHABILITATION_DISCHARGED => Self::discharged(case, m),
             _ => Ok(None),
         }
     }
@@ -112,154 +268,12 @@ impl Role for Interior {
         action: &str,
         body: &Value,
     ) -> Result<Transition, ActionError> {
-        let mut case = case.ok_or_else(|| ActionError::NotFound("no such case".into()))?;
-        let op = case.operation.clone();
+        let case = case.ok_or_else(|| ActionError::NotFound("no such case".into()))?;
         match action {
-            "arrival" => {
-                let Some(op) = op else {
-                    return Err(ActionError::refused(
-                        "arrival_without_operation",
-                        "no operation brings this case",
-                    ));
-                };
-                let refs = match body.get("persons").and_then(Value::as_array) {
-                    Some(list) => named(
-                        &case,
-                        list,
-                        "personRef",
-                        |p| p.on_manifest,
-                        "arrival_not_on_manifest",
-                        "is not on the manifest",
-                    )?,
-                    None => case
-                        .persons
-                        .iter()
-                        .filter(|(_, p)| p.on_manifest)
-                        .map(|(r, _)| r.clone())
-                        .collect(),
-                };
-                let entries = case.manifest_entries(&refs);
-                for r in &refs {
-                    case.person(r).arrived = true;
-                }
-                case.stage = "arrived".into();
-                let data = json!({
-                    "caseRef": case.case_ref,
-                    "operationId": op.operation_id,
-                    "round": op.round,
-                    "arrivedAt": ctx.now_str(),
-                    "borderPoint": body.get("borderPoint").cloned().unwrap_or_else(|| json!({"name": "Aktau airport", "country": ctx.country()})),
-                    "persons": entries,
-                });
-                Ok(Transition::sending(
-                    case,
-                    vec![Outgoing::new("arrival.recorded", data)],
-                ))
-            }
-            "custody" => {
-                let list = array_at(body, "/assignments");
-                if list.is_empty() {
-                    return Err(ActionError::Invalid("assignments are required".into()));
-                }
-                named(
-                    &case,
-                    list,
-                    "childRef",
-                    |p| p.arrived,
-                    "custody_before_arrival",
-                    "has not arrived",
-                )?;
-                let mut out = Vec::new();
-                for a in list {
-                    let mut a = a.clone();
-                    if a.get("assignedOn").is_none() {
-                        a["assignedOn"] = json!(ctx.today());
-                    }
-                    if let (Some(r), Some(c)) = (
-                        a.get("childRef").and_then(Value::as_str),
-                        a.get("custody").and_then(Value::as_str),
-                    ) {
-                        case.person(r).custody = Some(c.to_owned());
-                    }
-                    out.push(a);
-                }
-                case.stage = "custody-assigned".into();
-                let data = json!({"caseRef": case.case_ref, "assignments": out});
-                Ok(Transition::sending(
-                    case,
-                    vec![Outgoing::new("custody.assigned", data)],
-                ))
-            }
-            "documents" => {
-                let list = array_at(body, "/documents");
-                if list.is_empty() {
-                    return Err(ActionError::Invalid("documents are required".into()));
-                }
-                named(
-                    &case,
-                    list,
-                    "personRef",
-                    |p| p.arrived,
-                    "documents_before_arrival",
-                    "has not arrived",
-                )?;
-                let mut out = Vec::new();
-                for d in list {
-                    let mut d = d.clone();
-                    if d.get("issuingCountry").is_none() {
-                        d["issuingCountry"] = json!(ctx.country());
-                    }
-                    if d.get("issuedOn").is_none() {
-                        d["issuedOn"] = json!(ctx.today());
-                    }
-                    if let (Some(r), Some(k)) = (
-                        d.get("personRef").and_then(Value::as_str),
-                        d.get("kind").and_then(Value::as_str),
-                    ) {
-                        case.person(r).documents.push(k.to_owned());
-                    }
-                    out.push(d);
-                }
-                let data = json!({"caseRef": case.case_ref, "documents": out});
-                Ok(Transition::sending(
-                    case,
-                    vec![Outgoing::new("documents.issued", data)],
-                ))
-            }
-            "reintegration" => {
-                let list = array_at(body, "/persons");
-                if list.is_empty() {
-                    return Err(ActionError::Invalid("persons are required".into()));
-                }
-                named(
-                    &case,
-                    list,
-                    "personRef",
-                    |p| p.discharged,
-                    "reintegration_before_discharge",
-                    "has not been discharged from rehabilitation",
-                )?;
-                for p in list {
-                    if let Some(r) = p.get("personRef").and_then(Value::as_str) {
-                        case.person(r).reintegrated = true;
-                    }
-                }
-                let closed = body
-                    .get("caseClosed")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                case.closed = closed;
-                case.stage = if closed {
-                    "closed".into()
-                } else {
-                    "reintegrating".into()
-                };
-                let data = json!({"caseRef": case.case_ref, "registeredOn": ctx.today(), "persons": list, "caseClosed": closed});
-                Ok(Transition::sending(
-                    case,
-                    vec![Outgoing::new("reintegration.registered", data)],
-                ))
-            }
+            "arrival" => Self::arrival(ctx, case, body),
+            "custody" => Self::custody(ctx, case, body),
+            "documents" => Self::documents(ctx, case, body),
+            "reintegration" => Self::reintegration(ctx, case, body),
             other => Err(ActionError::NotFound(format!(
                 "no action {other:?} (arrival, custody, documents, reintegration)"
             ))),

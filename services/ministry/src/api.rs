@@ -12,6 +12,7 @@
 //! | GET | `/cases/{caseRef}?after=REV&wait=SECS` | one case with its revision; with `after`, waits up to `wait` seconds (max 30) for a newer revision |
 //! | POST | `/cases/{caseRef}/{action}` | a decision on one case (JSON body); 409 with `rule` when the flow does not allow it |
 //! | POST | `/commands/{command}?…` | a command opening cases, e.g. `census` (CSV body; `registeredOn=YYYY-MM-DD` dates the registration, default today) |
+//! | GET | `/views/{view}` | a view the role computes over all of the member's cases, e.g. the foreign ministry's `report` |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub fn router(ministry: Arc<Ministry>) -> Router {
         .route("/cases/{case_ref}", get(one))
         .route("/cases/{case_ref}/{action}", post(act))
         .route("/commands/{command}", post(command))
+        .route("/views/{view}", get(view))
         .with_state(ministry)
 }
 
@@ -63,17 +65,19 @@ async fn health(State(m): State<Arc<Ministry>>) -> Response {
 }
 
 async fn list(State(m): State<Arc<Ministry>>) -> Result<Response, ActionError> {
-    let mut out = Vec::new();
-    for key in m.store().keys().await? {
-        if let Some(s) = m.store().get(&key).await? {
-            out.push(json!({
+    let out = m
+        .cases()
+        .await?
+        .into_iter()
+        .map(|s| {
+            json!({
                 "caseRef": s.case.case_ref,
                 "stage": s.case.stage,
                 "persons": s.case.persons.len(),
                 "revision": s.revision,
-            }));
-        }
-    }
+            })
+        })
+        .collect();
     Ok(axum::Json(Value::Array(out)).into_response())
 }
 
@@ -134,4 +138,11 @@ async fn command(
 ) -> Result<Response, ActionError> {
     let applied = m.command(&command, &params, &body).await?;
     Ok(axum::Json(json!({"cases": applied.len(), "applied": applied})).into_response())
+}
+
+async fn view(
+    State(m): State<Arc<Ministry>>,
+    Path(view): Path<String>,
+) -> Result<Response, ActionError> {
+    Ok(axum::Json(m.view(&view).await?).into_response())
 }

@@ -1,15 +1,169 @@
 //! A case: what one member knows about one family unit.
 //!
-//! Every role keeps the same shape and fills in the part of the lifecycle it
-//! sees, so the report can read any member's cases the same way. A case
-//! holds references and facts needed to apply the flow — sex, whether a
-//! person is a child, outcomes — not names: the names stay in the messages
-//! and in the ministry's own systems.
+//! Every role keeps the same record and fills in the part of the lifecycle
+//! it sees: one runtime, store and API serve every role, and the foreign
+//! ministry's report reads the same record that every other role keeps. A
+//! case holds references and facts needed to apply the flow — sex, whether
+//! a person is a child, outcomes — not names: the names stay in the
+//! messages and in the ministry's own systems.
+//!
+//! Every state and outcome is an enum, serialized with the strings the
+//! schemas and the HTTP API use. A stored case with a string none of them
+//! knows does not load: [`crate::store::CaseStore::get`] reports it as
+//! corrupt rather than guessing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use homeward_core::message_types as types;
+
+/// Where a case stands, as the role that keeps it labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Camp registry (the census), security: the family was located.
+    Located,
+    /// Foreign affairs, security: the foreign ministry asked to verify.
+    VerificationRequested,
+    /// Foreign affairs, security: identity verified.
+    Verified,
+    /// Camp registry, foreign affairs: repatriation requested.
+    Requested,
+    /// Camp registry, foreign affairs: the release was decided.
+    Decided,
+    /// Foreign affairs: a transit was asked for (by the requesting state,
+    /// or of the carrying state).
+    TransitRequested,
+    /// Foreign affairs, as the carrying state: transit accepted.
+    TransitAccepted,
+    /// Foreign affairs, as the carrying state: transit refused.
+    TransitRefused,
+    /// Camp registry, foreign affairs, interior, rehabilitation: an
+    /// operation is scheduled.
+    Scheduled,
+    /// Camp registry, foreign affairs, security: the handover happened.
+    HandedOver,
+    /// Camp registry: the foreign ministry acknowledged the handover.
+    Acknowledged,
+    /// Interior, rehabilitation: arrived at the border.
+    Arrived,
+    /// Rehabilitation: admitted to the centre.
+    Admitted,
+    /// Security: screened.
+    Screened,
+    /// Rehabilitation: discharged from the centre.
+    Discharged,
+    /// Interior: children's custody assigned.
+    CustodyAssigned,
+    /// Interior: reintegration registered, the case still open.
+    Reintegrating,
+    /// Foreign affairs, interior: the case is closed.
+    Closed,
+    /// Foreign affairs: the last step its own services reported.
+    #[serde(untagged)]
+    Reported(FollowUp),
+}
+
+/// A step of the lifecycle that the foreign ministry follows without
+/// taking part, named (and serialized) by the message that reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FollowUp {
+    #[serde(rename = "arrival.recorded")]
+    ArrivalRecorded,
+    #[serde(rename = "rehabilitation.admitted")]
+    RehabilitationAdmitted,
+    #[serde(rename = "rehabilitation.discharged")]
+    RehabilitationDischarged,
+    #[serde(rename = "security.screening.completed")]
+    ScreeningCompleted,
+    #[serde(rename = "custody.assigned")]
+    CustodyAssigned,
+    #[serde(rename = "documents.issued")]
+    DocumentsIssued,
+    #[serde(rename = "reintegration.registered")]
+    ReintegrationRegistered,
+}
+
+impl FollowUp {
+    pub const ALL: [FollowUp; 7] = [
+        FollowUp::ArrivalRecorded,
+        FollowUp::RehabilitationAdmitted,
+        FollowUp::RehabilitationDischarged,
+        FollowUp::ScreeningCompleted,
+        FollowUp::CustodyAssigned,
+        FollowUp::DocumentsIssued,
+        FollowUp::ReintegrationRegistered,
+    ];
+
+    /// The message that reports this step.
+    pub fn message_type(self) -> &'static str {
+        match self {
+            FollowUp::ArrivalRecorded => types::ARRIVAL_RECORDED,
+            FollowUp::RehabilitationAdmitted => types::REHABILITATION_ADMITTED,
+            FollowUp::RehabilitationDischarged => types::REHABILITATION_DISCHARGED,
+            FollowUp::ScreeningCompleted => types::SECURITY_SCREENING_COMPLETED,
+            FollowUp::CustodyAssigned => types::CUSTODY_ASSIGNED,
+            FollowUp::DocumentsIssued => types::DOCUMENTS_ISSUED,
+            FollowUp::ReintegrationRegistered => types::REINTEGRATION_REGISTERED,
+        }
+    }
+
+    /// The step a message type reports, if it reports one.
+    pub fn of(message_type: &str) -> Option<FollowUp> {
+        FollowUp::ALL
+            .into_iter()
+            .find(|f| f.message_type() == message_type)
+    }
+}
+
+/// The outcome of an identity verification
+/// (`identity.verification.completed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerificationOutcome {
+    Confirmed,
+    NotConfirmed,
+    Inconclusive,
+}
+
+/// An answer to a request: the release of a person
+/// (`repatriation.decided`) or a transit (`transit.decided`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Accepted,
+    Refused,
+}
+
+/// The outcome of a security screening (`security.screening.completed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScreeningOutcome {
+    Cleared,
+    UnderInvestigation,
+    Detained,
+    Charged,
+}
+
+/// Who a child lives with (`custody.assigned`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Custody {
+    Mother,
+    RelativeGuardian,
+    StateCare,
+}
+
+/// A document issued to a returnee (`documents.issued`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocumentKind {
+    Passport,
+    NationalId,
+    BirthCertificate,
+}
 
 /// One person in a case.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -21,22 +175,19 @@ pub struct Person {
     pub orphan: bool,
     /// The person this one travels with (a child's mother).
     pub accompanied_by: Option<String>,
-    /// confirmed / not-confirmed / inconclusive.
-    pub verification: Option<String>,
+    pub verification: Option<VerificationOutcome>,
     pub requested: bool,
-    /// accepted / refused.
-    pub decision: Option<String>,
+    /// The camp administration's release decision.
+    pub decision: Option<Decision>,
     pub refusal_reason: Option<String>,
     pub on_manifest: bool,
     pub handed_over: bool,
     pub arrived: bool,
     pub admitted: bool,
     pub discharged: bool,
-    /// cleared / under-investigation / detained / charged.
-    pub screening: Option<String>,
-    /// mother / relative-guardian / state-care.
-    pub custody: Option<String>,
-    pub documents: Vec<String>,
+    pub screening: Option<ScreeningOutcome>,
+    pub custody: Option<Custody>,
+    pub documents: Vec<DocumentKind>,
     pub reintegrated: bool,
 }
 
@@ -71,42 +222,74 @@ pub struct Pending {
 }
 
 /// One member's view of one family unit.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+///
+/// Every field but the reference and the stage may be missing from a
+/// stored case, and then takes its empty value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Case {
     pub case_ref: String,
     /// The claimed nationality or requesting state (ISO alpha-2).
+    #[serde(default)]
     pub nationality: Option<String>,
     /// The camp administration holding the family.
+    #[serde(default)]
     pub camp_authority: Option<String>,
+    #[serde(default)]
     pub operation: Option<Operation>,
     /// The state whose flight carries them, when it is not their own.
+    #[serde(default)]
     pub carrier_state: Option<String>,
-    /// accepted / refused, for a transit request.
-    pub transit_decision: Option<String>,
+    /// The carrying state's answer to a transit request.
+    #[serde(default)]
+    pub transit_decision: Option<Decision>,
     /// The role's own label of where the case stands.
-    pub stage: String,
+    pub stage: Stage,
+    #[serde(default)]
     pub persons: BTreeMap<String, Person>,
     /// The handover protocol, once there is one.
+    #[serde(default)]
     pub handover_message_id: Option<String>,
+    #[serde(default)]
     pub protocol_ref: Option<String>,
     /// Discrepancies against the manifest (kind, personRef).
+    #[serde(default)]
     pub discrepancies: Vec<Value>,
     /// Refusals received for messages this member sent.
+    #[serde(default)]
     pub refusals_received: Vec<Value>,
+    #[serde(default)]
     pub closed: bool,
     /// Ids of messages already applied: a redelivery changes nothing.
+    #[serde(default)]
     pub processed: BTreeSet<String>,
+    #[serde(default)]
     pub events: Vec<Event>,
     /// Signed messages not yet confirmed as stored by JetStream.
+    #[serde(default)]
     pub outbox: Vec<Pending>,
 }
 
 impl Case {
-    pub fn new(case_ref: &str) -> Self {
+    /// A new case, at `stage`.
+    pub fn new(case_ref: &str, stage: Stage) -> Self {
         Self {
             case_ref: case_ref.to_owned(),
-            ..Self::default()
+            nationality: None,
+            camp_authority: None,
+            operation: None,
+            carrier_state: None,
+            transit_decision: None,
+            stage,
+            persons: BTreeMap::new(),
+            handover_message_id: None,
+            protocol_ref: None,
+            discrepancies: Vec::new(),
+            refusals_received: Vec::new(),
+            closed: false,
+            processed: BTreeSet::new(),
+            events: Vec::new(),
+            outbox: Vec::new(),
         }
     }
 
@@ -183,7 +366,7 @@ impl Case {
     /// Records a `security.screening.completed`: every person it names must
     /// be in the case and must have arrived.
     pub fn record_screening(&mut self, data: &Value) -> Result<(), crate::Refusal> {
-        use crate::read::{array_at, person_refs};
+        use crate::read::{array_at, enum_at, person_refs};
         let refs = person_refs(data, "/results");
         crate::require_persons(self, &refs)?;
         let absent: Vec<String> = refs
@@ -201,15 +384,150 @@ impl Case {
         for r in array_at(data, "/results") {
             if let (Some(p), Some(o)) = (
                 r.get("personRef").and_then(Value::as_str),
-                r.get("outcome").and_then(Value::as_str),
+                enum_at(r, "/outcome"),
             ) {
-                self.person(p).screening = Some(o.to_owned());
+                self.person(p).screening = Some(o);
             }
         }
         Ok(())
     }
 
+    /// The references of the persons for whom `f` holds, in order.
+    pub fn persons_where(&self, f: impl Fn(&Person) -> bool) -> Vec<String> {
+        self.persons
+            .iter()
+            .filter(|(_, p)| f(p))
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+
     pub fn children(&self) -> impl Iterator<Item = (&String, &Person)> {
         self.persons.iter().filter(|(_, p)| p.child == Some(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The values a schema's enum at `pointer` allows.
+    fn schema_enum(message_type: &str, pointer: &str) -> Vec<String> {
+        let registry = homeward_core::SchemaRegistry::embedded().expect("schemas");
+        let id = homeward_core::schema::message_schema_id(message_type, 1);
+        let doc = registry.document(&id).expect("the schema");
+        doc.value
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("no enum at {pointer} in {id}"))
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect()
+    }
+
+    /// Every value the schema allows is a variant, and back to the same
+    /// string: so no valid message carries a value the case cannot hold.
+    fn matches_schema<T>(message_type: &str, pointer: &str)
+    where
+        T: DeserializeOwned + Serialize + std::fmt::Debug,
+    {
+        for value in schema_enum(message_type, pointer) {
+            let variant: T = serde_json::from_value(json!(value))
+                .unwrap_or_else(|e| panic!("{message_type} {value:?}: {e}"));
+            assert_eq!(serde_json::to_value(&variant).expect("json"), json!(value));
+        }
+    }
+
+    #[test]
+    fn the_outcomes_are_the_schemas_values() {
+        matches_schema::<VerificationOutcome>(
+            types::IDENTITY_VERIFICATION_COMPLETED,
+            "/properties/results/items/properties/outcome/enum",
+        );
+        matches_schema::<Decision>(
+            types::REPATRIATION_DECIDED,
+            "/properties/decisions/items/properties/decision/enum",
+        );
+        matches_schema::<Decision>(types::TRANSIT_DECIDED, "/properties/decision/enum");
+        matches_schema::<ScreeningOutcome>(
+            types::SECURITY_SCREENING_COMPLETED,
+            "/properties/results/items/properties/outcome/enum",
+        );
+        matches_schema::<Custody>(
+            types::CUSTODY_ASSIGNED,
+            "/properties/assignments/items/properties/custody/enum",
+        );
+        matches_schema::<DocumentKind>(
+            types::DOCUMENTS_ISSUED,
+            "/properties/documents/items/properties/kind/enum",
+        );
+    }
+
+    #[test]
+    fn stages_keep_their_strings() {
+        for (stage, text) in [
+            (Stage::Located, "located"),
+            (Stage::VerificationRequested, "verification-requested"),
+            (Stage::HandedOver, "handed-over"),
+            (Stage::TransitAccepted, "transit-accepted"),
+            (Stage::CustodyAssigned, "custody-assigned"),
+            (
+                Stage::Reported(FollowUp::CustodyAssigned),
+                "custody.assigned",
+            ),
+            (
+                Stage::Reported(FollowUp::ScreeningCompleted),
+                "security.screening.completed",
+            ),
+        ] {
+            assert_eq!(serde_json::to_value(stage).expect("json"), json!(text));
+            assert_eq!(
+                serde_json::from_value::<Stage>(json!(text)).expect("parses"),
+                stage
+            );
+        }
+        for f in FollowUp::ALL {
+            assert_eq!(FollowUp::of(f.message_type()), Some(f));
+            assert_eq!(
+                serde_json::to_value(Stage::Reported(f)).expect("json"),
+                json!(f.message_type())
+            );
+            assert!(types::ALL.contains(&f.message_type()));
+        }
+    }
+
+    #[test]
+    fn a_stored_case_with_an_unknown_state_does_not_load() {
+        let mut case = Case::new("HOL-P5-000777", Stage::Verified);
+        case.person("HOL-P5-000777-01").screening = Some(ScreeningOutcome::Cleared);
+        let stored = serde_json::to_value(&case).expect("json");
+        assert_eq!(stored["stage"], "verified");
+        assert_eq!(
+            stored["persons"]["HOL-P5-000777-01"]["screening"],
+            "cleared"
+        );
+        assert_eq!(
+            serde_json::from_value::<Case>(stored.clone()).expect("loads"),
+            case
+        );
+        for (pointer, unknown) in [
+            ("/stage", json!("verifyed")),
+            ("/stage", json!("")),
+            ("/persons/HOL-P5-000777-01/screening", json!("released")),
+            ("/persons/HOL-P5-000777-01/documents", json!(["visa"])),
+            ("/transitDecision", json!("maybe")),
+        ] {
+            let mut bad = stored.clone();
+            *bad.pointer_mut(pointer).expect("the field") = unknown.clone();
+            assert!(
+                serde_json::from_value::<Case>(bad).is_err(),
+                "{pointer} = {unknown} loaded"
+            );
+        }
+        let mut no_stage = stored;
+        no_stage.as_object_mut().expect("object").remove("stage");
+        assert!(serde_json::from_value::<Case>(no_stage).is_err());
     }
 }

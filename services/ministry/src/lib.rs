@@ -12,20 +12,29 @@
 //! - [`store`]: cases in the member's key-value bucket, optimistic concurrency.
 //! - [`runtime`]: the delivery loop, transitions, the outbox, refusals.
 //! - [`api`]: the HTTP JSON API.
+//! - [`api_client`]: a client of that API, for a ministry's own systems.
 //! - [`read`]: helpers for reading message data.
 //! - [`service`]: settings and the run-until-signal entry point for `main`s.
+//! - `test_support` (tests, and the `test-support` feature): inputs and
+//!   checks for unit tests of a role.
 
 pub mod api;
+pub mod api_client;
 pub mod case;
 pub mod read;
 pub mod runtime;
 pub mod service;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 
-pub use case::{Case, Person};
+pub use case::{
+    Case, Custody, Decision, DocumentKind, FollowUp, Person, ScreeningOutcome, Stage,
+    VerificationOutcome,
+};
 pub use runtime::{
-    ActionError, Ctx, Ministry, Outgoing, Params, Refusal, Role, Transition, require_case,
-    require_persons,
+    ActionError, Ctx, Ministry, Outgoing, Params, Refusal, Role, Transition, mark_persons,
+    open_case, require_case, require_persons,
 };
 
 /// What can go wrong in a ministry service.

@@ -1,7 +1,10 @@
 //! Reading message data: small, total helpers (a missing field is `None`,
 //! never a panic; the gateway has already checked the schema).
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::ActionError;
 
 pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer).and_then(Value::as_str)
@@ -11,6 +14,23 @@ pub fn array_at<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
     v.pointer(pointer)
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
+}
+
+/// A state or outcome (one of the [`crate::case`] enums) at `pointer`;
+/// `None` when it is missing or not one the enum knows. For message data,
+/// which the gateway has checked against the schema, whose enums the case
+/// enums match (a test in `case` holds them together).
+pub fn enum_at<T: DeserializeOwned>(v: &Value, pointer: &str) -> Option<T> {
+    v.pointer(pointer).and_then(|x| T::deserialize(x).ok())
+}
+
+/// A state or outcome at `pointer` in an API request, which nobody has
+/// checked yet: missing or unknown is an invalid request.
+pub fn required_enum<T: DeserializeOwned>(v: &Value, pointer: &str) -> Result<T, ActionError> {
+    let x = v
+        .pointer(pointer)
+        .ok_or_else(|| ActionError::Invalid(format!("{pointer} is required")))?;
+    T::deserialize(x).map_err(|e| ActionError::Invalid(format!("{pointer}: {e}")))
 }
 
 /// The `personRef`s of the objects in an array.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use homeward_core::client::{Delivery, HandlerError, MemberClient};
 use homeward_core::envelope::{Envelope, EnvelopeBuilder, format_time, is_case_ref};
+use homeward_core::message_types as types;
 use homeward_core::receipt::Decision;
 use homeward_core::{MemberId, SchemaRegistry};
 use serde_json::{Value, json};
@@ -24,7 +25,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::MinistryError;
-use crate::case::{Case, Event, Pending};
+use crate::case::{Case, Event, Pending, Person};
 use crate::store::{CaseStore, Write};
 
 /// What a role sees when it decides.
@@ -121,6 +122,44 @@ pub fn require_case(case: Option<Case>, message: &Envelope) -> Result<Case, Refu
     })
 }
 
+/// The case a delivered message is about. A refusal or processing receipt
+/// may name none (`None`: nothing to apply, nothing to answer); any other
+/// message that names none is refused.
+pub fn case_ref_of(message: &Envelope) -> Result<Option<&str>, Refusal> {
+    let case_ref = message
+        .data()
+        .get("caseRef")
+        .and_then(Value::as_str)
+        .filter(|c| is_case_ref(c));
+    match case_ref {
+        Some(c) => Ok(Some(c)),
+        None if matches!(
+            message.message_type(),
+            types::CASE_REFUSED | types::MESSAGE_PROCESSED
+        ) =>
+        {
+            Ok(None)
+        }
+        None => Err(Refusal::new(
+            "no_case_reference",
+            "the message names no case",
+        )),
+    }
+}
+
+/// The case a message is about, opened at `stage` (under the message's
+/// `caseRef`) when this member does not hold it yet.
+pub fn open_case(case: Option<Case>, message: &Envelope, stage: crate::case::Stage) -> Case {
+    case.unwrap_or_else(|| {
+        let case_ref = message
+            .data()
+            .get("caseRef")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Case::new(case_ref, stage)
+    })
+}
+
 /// Refuses a message naming persons who are not in the case.
 pub fn require_persons(case: &Case, refs: &[String]) -> Result<(), Refusal> {
     let unknown: Vec<String> = refs
@@ -137,6 +176,24 @@ pub fn require_persons(case: &Case, refs: &[String]) -> Result<(), Refusal> {
         )
         .persons(unknown))
     }
+}
+
+/// The case a message is about, with `set` applied to every person the
+/// objects at `pointer` in its data name (`personRef`); refused when this
+/// member does not hold the case or a person is not in it.
+pub fn mark_persons(
+    case: Option<Case>,
+    message: &Envelope,
+    pointer: &str,
+    set: impl Fn(&mut Person),
+) -> Result<Case, Refusal> {
+    let mut case = require_case(case, message)?;
+    let refs = crate::read::person_refs(message.data(), pointer);
+    require_persons(&case, &refs)?;
+    for r in &refs {
+        set(case.person(r));
+    }
+    Ok(case)
 }
 
 /// Why an API action was not carried out.
@@ -199,6 +256,12 @@ pub trait Role: Send + Sync + 'static {
         _body: &[u8],
     ) -> Result<Vec<Transition>, ActionError> {
         Err(ActionError::NotFound(format!("no command {command:?}")))
+    }
+
+    /// A read-only view over every case the member holds, through the API
+    /// (`GET /views/{view}`), e.g. the foreign ministry's `report`.
+    fn view(&self, _ctx: &Ctx<'_>, view: &str, _cases: &[Case]) -> Result<Value, ActionError> {
+        Err(ActionError::NotFound(format!("no view {view:?}")))
     }
 }
 
@@ -312,14 +375,14 @@ impl Ministry {
     /// Applies one delivered message to its case.
     #[tracing::instrument(skip_all, fields(member = %self.member(), msg_id = message.id(), r#type = message.message_type(), case))]
     pub async fn handle_delivery(&self, message: &Envelope) -> Result<(), MinistryError> {
-        let case_ref = message
-            .data()
-            .get("caseRef")
-            .and_then(Value::as_str)
-            .filter(|c| is_case_ref(c));
-        tracing::Span::current().record("case", case_ref.unwrap_or(""));
-        let Some(case_ref) = case_ref else {
-            if matches!(message.message_type(), "case.refused" | "message.processed") {
+        let case_ref = case_ref_of(message);
+        tracing::Span::current().record(
+            "case",
+            case_ref.as_ref().ok().copied().flatten().unwrap_or(""),
+        );
+        let case_ref = match case_ref {
+            Ok(Some(case_ref)) => case_ref,
+            Ok(None) => {
                 let rule = message
                     .data()
                     .get("rule")
@@ -329,12 +392,7 @@ impl Ministry {
                 tracing::warn!(%rule, "a refusal without a case");
                 return Ok(());
             }
-            return self
-                .send_refusal(
-                    message,
-                    Refusal::new("no_case_reference", "the message names no case"),
-                )
-                .await;
+            Err(refusal) => return self.send_refusal(message, refusal).await,
         };
         for _ in 0..MAX_ATTEMPTS {
             let stored = self.store.get(case_ref).await?;
@@ -350,7 +408,7 @@ impl Ministry {
                 now: OffsetDateTime::now_utc(),
             };
             let existing = stored.map(|s| s.case);
-            let outcome = if message.message_type() == "case.refused" {
+            let outcome = if message.message_type() == types::CASE_REFUSED {
                 Ok(existing.clone().map(|mut c| {
                     c.refusals_received.push(message.data().clone());
                     Transition::quiet(c)
@@ -372,7 +430,7 @@ impl Ministry {
                         let data = refusal_data(message, &refusal, Some(case_ref));
                         (
                             c,
-                            vec![Outgoing::new("case.refused", data)],
+                            vec![Outgoing::new(types::CASE_REFUSED, data)],
                             format!("refused:{}", refusal.rule),
                         )
                     }
@@ -407,16 +465,12 @@ impl Ministry {
             member: self.member(),
             now: OffsetDateTime::now_utc(),
         };
-        let case_ref = message
-            .data()
-            .get("caseRef")
-            .and_then(Value::as_str)
-            .filter(|c| is_case_ref(c));
+        let case_ref = case_ref_of(message).ok().flatten();
         let data = refusal_data(message, &refusal, case_ref);
         let pending = self.sign_all(
             &ctx,
             case_ref.unwrap_or(""),
-            &[Outgoing::new("case.refused", data)],
+            &[Outgoing::new(types::CASE_REFUSED, data)],
             Some(message),
         )?;
         for p in &pending {
@@ -527,6 +581,27 @@ impl Ministry {
         Ok(applied)
     }
 
+    /// Every case the member holds, with its revision.
+    pub async fn cases(&self) -> Result<Vec<crate::store::Stored>, MinistryError> {
+        let mut out = Vec::new();
+        for key in self.store.keys().await? {
+            if let Some(stored) = self.store.get(&key).await? {
+                out.push(stored);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The role's view `view` over every case the member holds.
+    pub async fn view(&self, view: &str) -> Result<Value, ActionError> {
+        let cases: Vec<Case> = self.cases().await?.into_iter().map(|s| s.case).collect();
+        let ctx = Ctx {
+            member: self.member(),
+            now: OffsetDateTime::now_utc(),
+        };
+        self.role.view(&ctx, view, &cases)
+    }
+
     /// Signs outgoing messages. Ids derive from the causing message when
     /// there is one, so a retry produces the same ids.
     fn sign_all(
@@ -538,21 +613,8 @@ impl Ministry {
     ) -> Result<Vec<Pending>, MinistryError> {
         let mut out = Vec::with_capacity(outgoing.len());
         for (i, o) in outgoing.iter().enumerate() {
-            let schema = self
-                .schemas
-                .latest_schema_id(&o.message_type)
-                .ok_or_else(|| {
-                    MinistryError::Invalid(format!("no schema for {}", o.message_type))
-                })?;
-            if let Err(e) = self
-                .schemas
-                .validate_data(&o.message_type, &schema, &o.data)
-            {
-                return Err(MinistryError::Invalid(format!(
-                    "{} for case {case_ref} does not match its schema: {e:?}",
-                    o.message_type
-                )));
-            }
+            let schema =
+                checked_schema(&self.schemas, o, case_ref).map_err(MinistryError::Invalid)?;
             let mut b =
                 EnvelopeBuilder::new(&o.message_type, &schema, o.data.clone()).time(ctx.now);
             if is_case_ref(case_ref) {
@@ -628,6 +690,27 @@ impl Ministry {
     }
 }
 
+/// The `$id` of the newest schema of an outgoing message's type, once its
+/// data is valid against it; else what is wrong.
+pub(crate) fn checked_schema(
+    schemas: &SchemaRegistry,
+    o: &Outgoing,
+    case_ref: &str,
+) -> Result<String, String> {
+    let schema = schemas
+        .latest_schema_id(&o.message_type)
+        .ok_or_else(|| format!("no schema for {}", o.message_type))?;
+    schemas
+        .validate_data(&o.message_type, &schema, &o.data)
+        .map_err(|e| {
+            format!(
+                "{} for case {case_ref} does not match its schema: {e:?}",
+                o.message_type
+            )
+        })?;
+    Ok(schema)
+}
+
 /// The data of a `case.refused` answering `message`.
 fn refusal_data(message: &Envelope, refusal: &Refusal, case_ref: Option<&str>) -> Value {
     let mut data = json!({
@@ -655,4 +738,70 @@ pub fn derived_id(cause: &str, member: &MemberId, index: usize) -> String {
     random[6..].copy_from_slice(&digest[..10]);
     let random = u128::from_be_bytes(random);
     ulid::Ulid::from_parts(time_ms, random).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::test_support::{CASE, NOW, member, message, refused};
+
+    const REFUSAL: &str = "01D7XVY7C0DAG021ETAMTCPPAR";
+
+    #[test]
+    fn a_message_without_a_case_reference_is_refused() {
+        // The schemas require a caseRef here, so only a gateway that let
+        // this through would deliver it: signed without the schema check.
+        let no_case = EnvelopeBuilder::new(
+            types::ARRIVAL_RECORDED,
+            &homeward_core::schema::message_schema_id(types::ARRIVAL_RECORDED, 1),
+            json!({"persons": []}),
+        )
+        .time(NOW)
+        .sign(
+            &member("kz.interior"),
+            &homeward_core::SigningKey::generate(),
+        )
+        .expect("signs");
+        refused(case_ref_of(&no_case), "no_case_reference");
+
+        let about = message(
+            "kz.mfa",
+            types::CASE_REFUSED,
+            json!({"caseRef": CASE, "refusedSender": "aanes.camps", "refusedMessageId": REFUSAL,
+                   "refusedType": types::HANDOVER_COMPLETED, "rule": "unknown_case", "reason": "no such case"}),
+        );
+        assert_eq!(case_ref_of(&about), Ok(Some(CASE)));
+        // A refusal of a message that named no case is not answered.
+        let about_nothing = message(
+            "kz.mfa",
+            types::CASE_REFUSED,
+            json!({"refusedSender": "aanes.camps", "refusedMessageId": REFUSAL,
+                   "refusedType": types::HANDOVER_COMPLETED, "rule": "no_case_reference", "reason": "the message names no case"}),
+        );
+        assert_eq!(case_ref_of(&about_nothing), Ok(None));
+    }
+
+    #[test]
+    fn a_message_that_breaks_its_schema_is_not_signed() {
+        let schemas = SchemaRegistry::embedded().expect("schemas");
+        let valid = Outgoing::new(
+            types::CAMP_RESIDENT_LOCATED,
+            crate::test_support::located("KZ"),
+        );
+        let schema = checked_schema(&schemas, &valid, CASE).expect("a valid message passes");
+        assert!(schema.contains("camp.resident.located"), "{schema}");
+
+        let mut data = crate::test_support::located("KZ");
+        data["familyUnit"]["members"][0]["birthDate"]["value"] = json!("1991-13");
+        let broken = Outgoing::new(types::CAMP_RESIDENT_LOCATED, data);
+        let err = checked_schema(&schemas, &broken, CASE).expect_err("refused before signing");
+        assert!(err.contains("does not match its schema"), "{err}");
+        // The reason names the case and the path, never the value.
+        assert!(err.contains(CASE) && !err.contains("1991-13"), "{err}");
+
+        let unknown = Outgoing::new("camp.resident.vanished", json!({}));
+        assert!(checked_schema(&schemas, &unknown, CASE).is_err());
+    }
 }

@@ -104,12 +104,7 @@ pub async fn run(
         let member = MemberId::parse(&m.id)?;
         let key = SigningKey::from_file(&m.key_file)?;
         let nkey_seed = match &m.nats_nkey_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
+            Some(path) => Some(homeward_core::keys::read_nats_seed(path)?),
             None => settings
                 .nats
                 .nkey_seed

@@ -5,15 +5,21 @@
 //! them (`discharge`), with medical fitness as a flag — never a diagnosis.
 //! It refuses a screening of someone who never arrived.
 //!
-//! Refusals (rule codes): `unknown_case`, `person_not_in_case`,
-//! `screening_before_arrival`.
+//! Rule codes, of refused messages: `unknown_case`, `person_not_in_case`,
+//! `screening_before_arrival`; of refused actions:
+//! `admission_before_arrival`, `discharge_before_admission`.
 
 use homeward_core::Envelope;
-use homeward_ministry::read::{array_at, person_refs, str_at};
+use homeward_core::message_types as types;
+use homeward_ministry::read::{array_at, enum_at, person_refs, str_at};
 use homeward_ministry::{
-    ActionError, Case, Ctx, Outgoing, Refusal, Role, Transition, require_case, require_persons,
+    ActionError, Case, Ctx, Custody, Outgoing, Refusal, Role, Stage, Transition, mark_persons,
+    open_case, require_case,
 };
 use serde_json::{Value, json};
+
+#[cfg(test)]
+mod tests;
 
 /// The rehabilitation role.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +31,126 @@ fn centre(ctx: &Ctx<'_>, body: &Value) -> Value {
     )
 }
 
+/// The medical fitness an action gives everyone it names, unless it says
+/// otherwise per person.
+fn fitness(body: &Value) -> String {
+    str_at(body, "/medicalFitness").unwrap_or("fit").to_owned()
+}
+
+impl Rehabilitation {
+    /// The operation opens the case: who is on the manifest.
+    fn scheduled(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let data = m.data();
+        let mut case = open_case(case, m, Stage::Scheduled);
+        for r in person_refs(data, "/manifest/persons") {
+            case.person(&r).on_manifest = true;
+        }
+        case.stage = Stage::Scheduled;
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn arrived(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = mark_persons(case, m, "/persons", |p| p.arrived = true)?;
+        case.stage = Stage::Arrived;
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn screened(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        case.record_screening(m.data())?;
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    /// Custody of the children it holds; others are not its concern.
+    fn custody_assigned(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
+        let mut case = require_case(case, m)?;
+        for a in array_at(m.data(), "/assignments") {
+            if let (Some(r), Some(c)) = (
+                a.get("childRef").and_then(Value::as_str),
+                enum_at::<Custody>(a, "/custody"),
+            ) && case.persons.contains_key(r)
+            {
+                case.person(r).custody = Some(c);
+            }
+        }
+        Ok(Some(Transition::quiet(case)))
+    }
+
+    fn admit(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
+        let refs: Vec<String> = match body.get("persons").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            None => case.persons_where(|p| p.arrived && !p.admitted),
+        };
+        if refs.is_empty() {
+            return Err(ActionError::refused(
+                "admission_before_arrival",
+                "nobody in this case has arrived",
+            ));
+        }
+        if let Some(r) = refs
+            .iter()
+            .find(|r| !case.persons.get(*r).is_some_and(|p| p.arrived))
+        {
+            return Err(ActionError::refused(
+                "admission_before_arrival",
+                format!("{r} has not arrived"),
+            ));
+        }
+        for r in &refs {
+            case.person(r).admitted = true;
+        }
+        case.stage = Stage::Admitted;
+        let fitness = fitness(body);
+        let persons: Vec<Value> = refs
+            .iter()
+            .map(|r| json!({"personRef": r, "medicalFitness": fitness}))
+            .collect();
+        let data = json!({"caseRef": case.case_ref, "centre": centre(ctx, body), "admittedOn": ctx.today(), "persons": persons});
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new(types::REHABILITATION_ADMITTED, data)],
+        ))
+    }
+
+    fn discharge(ctx: &Ctx<'_>, mut case: Case, body: &Value) -> Result<Transition, ActionError> {
+        let list = array_at(body, "/persons");
+        if list.is_empty() {
+            return Err(ActionError::Invalid(
+                "persons are required: [{personRef, dischargedTo}]".into(),
+            ));
+        }
+        let fitness = fitness(body);
+        let mut out = Vec::new();
+        for p in list {
+            let r = p
+                .get("personRef")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ActionError::Invalid("each person needs personRef".into()))?;
+            if !case.persons.get(r).is_some_and(|x| x.admitted) {
+                return Err(ActionError::refused(
+                    "discharge_before_admission",
+                    format!("{r} was not admitted"),
+                ));
+            }
+            case.person(r).discharged = true;
+            out.push(json!({
+                "personRef": r,
+                "medicalFitness": p.get("medicalFitness").cloned().unwrap_or_else(|| json!(fitness)),
+                "dischargedTo": p.get("dischargedTo").cloned().unwrap_or_else(|| json!("home")),
+            }));
+        }
+        case.stage = Stage::Discharged;
+        let data = json!({"caseRef": case.case_ref, "centre": centre(ctx, body), "dischargedOn": ctx.today(), "persons": out});
+        Ok(Transition::sending(
+            case,
+            vec![Outgoing::new(types::REHABILITATION_DISCHARGED, data)],
+        ))
+    }
+}
+
 impl Role for Rehabilitation {
     fn on_message(
         &self,
@@ -32,45 +158,11 @@ impl Role for Rehabilitation {
         case: Option<Case>,
         m: &Envelope,
     ) -> Result<Option<Transition>, Refusal> {
-        let data = m.data();
         match m.message_type() {
-            "operation.scheduled" => {
-                let mut case =
-                    case.unwrap_or_else(|| Case::new(str_at(data, "/caseRef").unwrap_or_default()));
-                for r in person_refs(data, "/manifest/persons") {
-                    case.person(&r).on_manifest = true;
-                }
-                case.stage = "scheduled".into();
-                Ok(Some(Transition::quiet(case)))
-            }
-            "arrival.recorded" => {
-                let mut case = require_case(case, m)?;
-                let refs = person_refs(data, "/persons");
-                require_persons(&case, &refs)?;
-                for r in refs {
-                    case.person(&r).arrived = true;
-                }
-                case.stage = "arrived".into();
-                Ok(Some(Transition::quiet(case)))
-            }
-            "security.screening.completed" => {
-                let mut case = require_case(case, m)?;
-                case.record_screening(data)?;
-                Ok(Some(Transition::quiet(case)))
-            }
-            "custody.assigned" => {
-                let mut case = require_case(case, m)?;
-                for a in array_at(data, "/assignments") {
-                    if let (Some(r), Some(c)) = (
-                        a.get("childRef").and_then(Value::as_str),
-                        a.get("custody").and_then(Value::as_str),
-                    ) && case.persons.contains_key(r)
-                    {
-                        case.person(r).custody = Some(c.to_owned());
-                    }
-                }
-                Ok(Some(Transition::quiet(case)))
-            }
+            types::OPERATION_SCHEDULED => Self::scheduled(case, m),
+            types::ARRIVAL_RECORDED => Self::arrived(case, m),
+            types::SECURITY_SCREENING_COMPLETED => Self::screened(case, m),
+            types::CUSTODY_ASSIGNED => Self::custody_assigned(case, m),
             _ => Ok(None),
         }
     }
@@ -82,83 +174,10 @@ impl Role for Rehabilitation {
         action: &str,
         body: &Value,
     ) -> Result<Transition, ActionError> {
-        let mut case = case.ok_or_else(|| ActionError::NotFound("no such case".into()))?;
-        let fitness = str_at(body, "/medicalFitness").unwrap_or("fit").to_owned();
+        let case = case.ok_or_else(|| ActionError::NotFound("no such case".into()))?;
         match action {
-            "admit" => {
-                let refs: Vec<String> = match body.get("persons").and_then(Value::as_array) {
-                    Some(list) => list
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect(),
-                    None => case
-                        .persons
-                        .iter()
-                        .filter(|(_, p)| p.arrived && !p.admitted)
-                        .map(|(r, _)| r.clone())
-                        .collect(),
-                };
-                if refs.is_empty() {
-                    return Err(ActionError::refused(
-                        "admission_before_arrival",
-                        "nobody in this case has arrived",
-                    ));
-                }
-                if let Some(r) = refs
-                    .iter()
-                    .find(|r| !case.persons.get(*r).is_some_and(|p| p.arrived))
-                {
-                    return Err(ActionError::refused(
-                        "admission_before_arrival",
-                        format!("{r} has not arrived"),
-                    ));
-                }
-                for r in &refs {
-                    case.person(r).admitted = true;
-                }
-                case.stage = "admitted".into();
-                let persons: Vec<Value> = refs
-                    .iter()
-                    .map(|r| json!({"personRef": r, "medicalFitness": fitness}))
-                    .collect();
-                let data = json!({"caseRef": case.case_ref, "centre": centre(ctx, body), "admittedOn": ctx.today(), "persons": persons});
-                Ok(Transition::sending(
-                    case,
-                    vec![Outgoing::new("rehabilitation.admitted", data)],
-                ))
-            }
-            "discharge" => {
-                let list = array_at(body, "/persons");
-                if list.is_empty() {
-                    return Err(ActionError::Invalid(
-                        "persons are required: [{personRef, dischargedTo}]".into(),
-                    ));
-                }
-                let mut out = Vec::new();
-                for p in list {
-                    let r = p.get("personRef").and_then(Value::as_str).ok_or_else(|| {
-                        ActionError::Invalid("each person needs personRef".into())
-                    })?;
-                    if !case.persons.get(r).is_some_and(|x| x.admitted) {
-                        return Err(ActionError::refused(
-                            "discharge_before_admission",
-                            format!("{r} was not admitted"),
-                        ));
-                    }
-                    case.person(r).discharged = true;
-                    out.push(json!({
-                        "personRef": r,
-                        "medicalFitness": p.get("medicalFitness").cloned().unwrap_or_else(|| json!(fitness)),
-                        "dischargedTo": p.get("dischargedTo").cloned().unwrap_or_else(|| json!("home")),
-                    }));
-                }
-                case.stage = "discharged".into();
-                let data = json!({"caseRef": case.case_ref, "centre": centre(ctx, body), "dischargedOn": ctx.today(), "persons": out});
-                Ok(Transition::sending(
-                    case,
-                    vec![Outgoing::new("rehabilitation.discharged", data)],
-                ))
-            }
+            "admit" => Self::admit(ctx, case, body),
+            "discharge" => Self::discharge(ctx, case, body),
             other => Err(ActionError::NotFound(format!(
                 "no action {other:?} (admit, discharge)"
             ))),

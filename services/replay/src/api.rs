@@ -1,130 +1,21 @@
-//! A client of the services' HTTP APIs, as a ministry's own systems use them.
-
-use std::time::Duration;
+//! A client of the services' HTTP APIs, as a ministry's own systems use
+//! them ([`homeward_ministry::api_client`]), and predicates over the cases
+//! it reads.
 
 use serde_json::Value;
 
+pub use homeward_ministry::api_client::{ApiClient as Api, STEP_TIMEOUT};
+
 use crate::world::World;
 
-/// Talks to every service of a [`World`].
-#[derive(Debug, Clone)]
-pub struct Api {
-    http: reqwest::Client,
-    bases: std::collections::BTreeMap<String, String>,
-}
-
-/// How long the replay waits for one step to show at a service.
-pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
-
-impl Api {
-    pub fn new(world: &World) -> anyhow::Result<Self> {
-        let bases = world
+/// A client of every service of a [`World`].
+pub fn of_world(world: &World) -> anyhow::Result<Api> {
+    Api::new(
+        world
             .apis
             .iter()
-            .map(|(m, addr)| (m.to_string(), format!("http://{addr}")))
-            .collect();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()?;
-        Ok(Self { http, bases })
-    }
-
-    /// A client of one member's service at `url` (e.g. a camp registry a
-    /// census is imported into).
-    pub fn single(member: &str, url: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()?;
-        let bases = [(member.to_owned(), url.trim_end_matches('/').to_owned())]
-            .into_iter()
-            .collect();
-        Ok(Self { http, bases })
-    }
-
-    fn base(&self, member: &str) -> anyhow::Result<&str> {
-        self.bases
-            .get(member)
-            .map(String::as_str)
-            .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))
-    }
-
-    /// `POST /cases/{case}/{action}`; an error names the member, the action
-    /// and what the service answered.
-    pub async fn act(
-        &self,
-        member: &str,
-        case_ref: &str,
-        action: &str,
-        body: &Value,
-    ) -> anyhow::Result<Value> {
-        let url = format!("{}/cases/{case_ref}/{action}", self.base(member)?);
-        let response = self.http.post(&url).json(body).send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(
-            status.is_success(),
-            "{member} {action} on {case_ref}: {status}: {text}"
-        );
-        Ok(serde_json::from_str(&text)?)
-    }
-
-    /// `POST /commands/{command}` with a raw body.
-    pub async fn command(
-        &self,
-        member: &str,
-        command: &str,
-        body: Vec<u8>,
-    ) -> anyhow::Result<Value> {
-        let url = format!("{}/commands/{command}", self.base(member)?);
-        let response = self.http.post(&url).body(body).send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "{member} {command}: {status}: {text}");
-        Ok(serde_json::from_str(&text)?)
-    }
-
-    /// Waits until the member's case satisfies `ready`, using the API's
-    /// long poll: each call returns when the case changes or after 10 s.
-    pub async fn wait_case(
-        &self,
-        member: &str,
-        case_ref: &str,
-        what: &str,
-        ready: impl Fn(&Value) -> bool,
-    ) -> anyhow::Result<Value> {
-        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-        let mut after: Option<u64> = None;
-        let mut last = Value::Null;
-        loop {
-            let mut url = format!("{}/cases/{case_ref}", self.base(member)?);
-            if let Some(rev) = after {
-                url.push_str(&format!("?after={rev}&wait=10"));
-            } else {
-                url.push_str("?after=0&wait=10");
-            }
-            let response = self.http.get(&url).send().await?;
-            if response.status().is_success() {
-                let body: Value = response.json().await?;
-                let case = body.get("case").cloned().unwrap_or(Value::Null);
-                if ready(&case) {
-                    return Ok(case);
-                }
-                last = case;
-                after = body.get("revision").and_then(Value::as_u64);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let events: Vec<&Value> = last["events"]
-                    .as_array()
-                    .map(|e| e.iter().rev().take(4).collect())
-                    .unwrap_or_default();
-                anyhow::bail!(
-                    "{member} never showed {what} for {case_ref}: stage {}, refusals {}, last events {events:?}",
-                    last["stage"],
-                    last["refusalsReceived"]
-                );
-            }
-        }
-    }
+            .map(|(m, addr)| (m.to_string(), format!("http://{addr}"))),
+    )
 }
 
 /// Whether a case's stage is `stage`.

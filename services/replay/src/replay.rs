@@ -50,14 +50,8 @@ pub struct Progress {
     pub total: AtomicUsize,
 }
 
-/// Families per census request: small enough for a progress bar to move.
-pub const CENSUS_CHUNK: usize = 10;
-
-/// Imports a census into a camp registry. The whole file is checked first,
-/// and a bad row anywhere stops the import before anything is sent, with
-/// every problem's line number; then families go in chunks (each chunk is
-/// checked again by the service, and a family already imported is left as
-/// it is, so an interrupted import can simply be run again).
+/// Imports a census into a camp registry
+/// ([`homeward_camp_registry::census_import`]), counting on `progress`.
 pub async fn import_census(
     api: &Api,
     camp: &str,
@@ -65,20 +59,15 @@ pub async fn import_census(
     registered_on: &str,
     progress: &Progress,
 ) -> anyhow::Result<usize> {
-    let census = homeward_census::parse(csv)?;
-    progress
-        .to_import
-        .fetch_add(census.families.len(), Ordering::Relaxed);
-    let mut opened = 0;
-    for chunk in census.families.chunks(CENSUS_CHUNK) {
-        let body = homeward_census::write(chunk).into_bytes();
-        let answer = api
-            .command(camp, &format!("census?registeredOn={registered_on}"), body)
-            .await?;
-        opened += answer.get("cases").and_then(Value::as_u64).unwrap_or(0) as usize;
-        progress.imported.fetch_add(chunk.len(), Ordering::Relaxed);
-    }
-    Ok(opened)
+    let mut counted = false;
+    homeward_camp_registry::census_import::import(api, camp, csv, registered_on, |done, total| {
+        if !counted {
+            progress.to_import.fetch_add(total, Ordering::Relaxed);
+            counted = true;
+        }
+        progress.imported.store(done, Ordering::Relaxed);
+    })
+    .await
 }
 
 fn member(country: &str, unit: &str) -> String {

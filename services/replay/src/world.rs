@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use homeward_core::MemberId;
 use homeward_core::policy::Role as PolicyRole;
-use homeward_gateway::local::{GatewayTask, Local};
+use homeward_foreign_affairs::report::Report;
 use homeward_ministry::Role;
 use homeward_ministry::service;
+use homeward_testkit::local::{GatewayTask, Local};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,8 @@ pub struct World {
     /// Each member's HTTP API.
     pub apis: BTreeMap<MemberId, SocketAddr>,
     services: BTreeMap<MemberId, Arc<homeward_ministry::Ministry>>,
+    /// The foreign ministries, whose services keep each state's report.
+    foreign_ministries: Vec<MemberId>,
     stop: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
     gateway: Option<GatewayTask>,
@@ -47,6 +50,7 @@ impl World {
         let mut tasks = JoinSet::new();
         let mut apis = BTreeMap::new();
         let mut services = BTreeMap::new();
+        let mut foreign_ministries = Vec::new();
         for member in local.policy.members() {
             let Some(role) = role_for(member.role) else {
                 continue;
@@ -62,12 +66,16 @@ impl World {
                 &mut tasks,
             )
             .await?;
+            if member.role == PolicyRole::Mfa {
+                foreign_ministries.push(member.id.clone());
+            }
             apis.insert(member.id.clone(), running.http);
             services.insert(member.id.clone(), running.ministry);
         }
         Ok(Self {
             apis,
             services,
+            foreign_ministries,
             stop,
             tasks,
             gateway: Some(gateway),
@@ -91,6 +99,17 @@ impl World {
             .get(&id)
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))
+    }
+
+    /// Every state's report, each from its own foreign ministry's service
+    /// (`GET /views/report`), merged: nobody reads another state's cases.
+    pub async fn report(&self) -> anyhow::Result<Report> {
+        let api = crate::api::of_world(self)?;
+        let mut reports = Vec::with_capacity(self.foreign_ministries.len());
+        for member in &self.foreign_ministries {
+            reports.push(Report::fetch(&api, member.as_str()).await?);
+        }
+        Ok(Report::merge(reports))
     }
 
     /// Stops every service and the gateway, and waits for them.

@@ -1,8 +1,8 @@
 //! A census imported into a camp registry through the CLI, then the report.
 
-use homeward_gateway::local::{Local, LocalOptions};
-use homeward_replay::api::{Api, stage_is};
+use homeward_replay::api::stage_is;
 use homeward_replay::world::World;
+use homeward_testkit::local::{Local, LocalOptions};
 use serde_json::Value;
 
 use crate::{homeward_async, text};
@@ -38,7 +38,7 @@ async fn census_import_opens_cases_and_report_counts_them() {
     assert!(t.contains("12 new cases opened"), "{t}");
     assert!(t.contains("12/12 families sent"), "{t}");
 
-    let api = Api::new(&world).expect("api");
+    let api = homeward_replay::api::of_world(&world).expect("api");
     for f in &families {
         api.wait_case(
             "uz.mfa",
@@ -49,23 +49,10 @@ async fn census_import_opens_cases_and_report_counts_them() {
         .await
         .expect("uz.mfa opened the case");
     }
-    // The report reads as Uzbekistan's foreign ministry, its own cases only.
-    let nkey = local.keys_dir().join("uz.mfa.nats.nk");
-    let ca = local.tls_ca().expect("a TLS deployment");
-    let out = homeward_async(&[
-        "report",
-        "--format",
-        "json",
-        "--nats",
-        &local.url(),
-        "--tls-ca",
-        ca.to_str().expect("path"),
-        "--as",
-        "uz.mfa",
-        "--nkey",
-        nkey.to_str().expect("path"),
-    ])
-    .await;
+    // The report is Uzbekistan's foreign ministry's, of its own cases,
+    // from its own service: no NATS credentials.
+    let mfa = world.api("uz.mfa").expect("api");
+    let out = homeward_async(&["report", "--format", "json", "--api", &mfa]).await;
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");

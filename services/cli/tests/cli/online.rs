@@ -1,6 +1,6 @@
 //! Commands that talk to a running Homeward: send, watch, audit verify.
 
-use homeward_gateway::local::{Local, LocalOptions};
+use homeward_testkit::local::{Local, LocalOptions};
 use serde_json::{Value, json};
 
 use crate::{homeward_async, repo, text};

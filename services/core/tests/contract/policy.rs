@@ -144,7 +144,7 @@ fn the_demo_policy_is_coherent() {
     let path = crate::repo_root().join("deploy/policy/demo.toml");
     let members = Policy::member_ids(&path).expect("members");
     let dir = tempfile::tempdir().expect("tempdir");
-    homeward_core::devkeys::generate(dir.path(), &members, false).expect("keys");
+    homeward_testkit::devkeys::generate(dir.path(), &members, false).expect("keys");
     let policy =
         Policy::load_replacing_keyrings(&path, &[dir.path().join("keyring.toml")], &schemas())
             .expect("demo policy loads");

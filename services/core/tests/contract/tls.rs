@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::rustls;
 use homeward_core::client::{self, Connection};
-use homeward_core::natsd::{NatsServer, ServerOptions};
 use homeward_core::tls::{self, TlsFiles};
+use homeward_testkit::natsd::{NatsServer, ServerOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 const WAIT: Duration = Duration::from_secs(10);

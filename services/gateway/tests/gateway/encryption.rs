@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use async_nats::jetstream;
 use homeward_core::envelope::new_id;
-use homeward_core::natsd::{Cipher, ServerOptions, StoreEncryption, random_store_key};
 use homeward_core::receipt::Decision;
 use homeward_core::subjects;
-use homeward_gateway::local::LocalOptions;
+use homeward_testkit::local::LocalOptions;
+use homeward_testkit::natsd::{Cipher, ServerOptions, StoreEncryption, random_store_key};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -22,7 +22,7 @@ use homeward_core::audit::verify_chain;
 use homeward_core::receipt::Decision;
 use homeward_core::{MemberId, client, console, natsauth, subjects};
 use homeward_gateway::GatewayError;
-use homeward_gateway::local::Local;
+use homeward_testkit::local::Local;
 use tokio::time::Instant;
 
 use crate::permissions::{WAIT, admin, connect_as, decision_for_uzbekistan, deployment};

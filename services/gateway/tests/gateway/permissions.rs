@@ -4,28 +4,30 @@
 //!
 //! Each forbidden action is tried on a real server by a connection that
 //! records the server's events, and the test waits for the server's
-//! permissions violation naming the exact subject; where the action expects
-//! an answer, it also times out. Afterwards the administrator checks that
-//! nothing changed. kz.mfa plays the curious member; uz.mfa is the member
+//! permissions violation naming the exact subject. Where the action expects
+//! an answer, none comes: a raw request's reply inbox is still empty after
+//! the violation and a round trip, and a JetStream call times out.
+//! Afterwards the administrator checks that nothing changed. kz.mfa plays the curious member; uz.mfa is the member
 //! whose data it is after.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
-use async_nats::{ConnectErrorKind, Event, RequestErrorKind, ServerError};
-use futures::StreamExt;
+use async_nats::{ConnectErrorKind, Event, ServerError};
+use futures::{FutureExt, StreamExt};
 use homeward_core::console::{AuditTail, ReadFrom};
 use homeward_core::envelope::{Envelope, EnvelopeBuilder};
 use homeward_core::receipt::Decision;
 use homeward_core::{MemberId, SigningKey, client, natsauth, streams, subjects};
-use homeward_gateway::local::{Local, LocalOptions};
+use homeward_testkit::local::{Local, LocalOptions};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(20);
-/// How long a request waits for an answer that a denied publish never gets.
+/// How long a JetStream call waits for an answer that a denied request
+/// never gets.
 const DENIED_WAIT: Duration = Duration::from_secs(2);
 
 /// A connection as one identity that records every event the server sends.
@@ -75,15 +77,16 @@ fn with_tls(local: &Local, options: async_nats::ConnectOptions) -> async_nats::C
 
 impl Watched {
     /// Waits for the server's permissions violation for `action`
-    /// (`Publish` or `Subscription`) to exactly `subject`.
-    pub async fn violation(&mut self, action: &str, subject: &str) {
-        let expected = format!("Permissions Violation for {action} to \"{subject}\"");
+    /// (`Publish` or `Subscription`) to exactly `subject`; returns the
+    /// events that came before it.
+    pub async fn violation(&mut self, action: &str, subject: &str) -> Vec<String> {
+        let expected = violation_text(action, subject);
         let deadline = Instant::now() + WAIT;
         let mut seen = Vec::new();
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Ok(Some(Event::ServerError(ServerError::Other(text)))) if text == expected => {
-                    return;
+                    return seen;
                 }
                 Ok(Some(other)) => seen.push(other.to_string()),
                 Ok(None) | Err(_) => panic!(
@@ -116,16 +119,35 @@ impl Watched {
         self.violation("Publish", subject).await;
     }
 
-    /// A request the server must refuse: no answer comes, the request
-    /// times out, and the server names the violation.
+    /// A request the server must refuse: the server names the violation,
+    /// and no answer comes to the reply subject, a fresh one under the
+    /// connection's own inbox. Once the violation has arrived, a round trip
+    /// ensures anything the server sent before it has arrived too, so an
+    /// empty inbox then means no answer, without waiting out a timeout.
     pub async fn denied_request(&mut self, subject: &str, payload: &str) {
-        let err = self
+        let reply = self.client.new_inbox();
+        let mut answers = self
             .client
-            .request(subject.to_owned(), payload.to_owned().into())
+            .subscribe(reply.clone())
             .await
-            .expect_err("a refused request gets no answer");
-        assert_eq!(err.kind(), RequestErrorKind::TimedOut, "{subject}: {err}");
-        self.violation("Publish", subject).await;
+            .expect("subscribes to its own inbox");
+        self.client
+            .publish_with_reply(subject.to_owned(), reply.clone(), payload.to_owned().into())
+            .await
+            .expect("the client sends it");
+        let before = self.violation("Publish", subject).await;
+        let refused_inbox = violation_text("Subscription", &reply);
+        assert!(
+            !before.iter().any(|e| e.contains(&refused_inbox)),
+            "{}: its own inbox was refused: {before:?}",
+            self.name
+        );
+        self.client.flush().await.expect("flush");
+        assert!(
+            answers.next().now_or_never().flatten().is_none(),
+            "{}: a refused request to {subject} got an answer",
+            self.name
+        );
     }
 
     /// A subscription the server must refuse.
@@ -140,14 +162,47 @@ impl Watched {
     }
 }
 
+/// What the server sends a connection it refuses `action` to `subject`.
+fn violation_text(action: &str, subject: &str) -> String {
+    format!("Permissions Violation for {action} to \"{subject}\"")
+}
+
 /// A JetStream operation that failed because its request was refused: the
-/// error is a timeout, not an answer from the server.
-pub fn timed_out(what: &str, err: impl std::fmt::Display) {
-    let text = err.to_string().to_lowercase();
-    assert!(
-        text.contains("timed out") || text.contains("timeout"),
-        "{what} failed, but not by timing out: {text}"
-    );
+/// error, or one it was caused by, is a timeout, not an answer from the
+/// server.
+pub fn timed_out(what: &str, err: &(dyn std::error::Error + 'static)) {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if is_timeout(e) {
+            return;
+        }
+        cause = e.source();
+    }
+    panic!("{what} failed, but not by timing out: {err}");
+}
+
+/// Whether `e` is, by its kind, one of the timeouts the JetStream calls of
+/// these tests report.
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    use async_nats::jetstream::{context, kv, stream};
+    macro_rules! timed_out_kinds {
+        ($($error:ty => $kind:expr),* $(,)?) => {
+            $(if let Some(e) = e.downcast_ref::<$error>() {
+                return e.kind() == $kind;
+            })*
+        };
+    }
+    timed_out_kinds! {
+        async_nats::RequestError => async_nats::RequestErrorKind::TimedOut,
+        context::RequestError => context::RequestErrorKind::TimedOut,
+        context::PublishError => context::PublishErrorKind::TimedOut,
+        context::CreateStreamError => context::CreateStreamErrorKind::TimedOut,
+        context::ConsumerInfoError => context::ConsumerInfoErrorKind::TimedOut,
+        stream::ConsumerError => stream::ConsumerErrorKind::TimedOut,
+        stream::PurgeError => stream::PurgeErrorKind::TimedOut,
+        kv::WatchError => kv::WatchErrorKind::TimedOut,
+    }
+    false
 }
 
 /// The administrator's JetStream context.
@@ -271,7 +326,7 @@ async fn a_member_cannot_pull_from_look_up_or_ack_another_members_consumers() {
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("looking up deliver_uz_mfa", err);
+    timed_out("looking up deliver_uz_mfa", &*err);
     kz.violation("Publish", "$JS.API.CONSUMER.INFO.HW_DELIVER.deliver_uz_mfa")
         .await;
     // Acking (or naking) another member's delivery.
@@ -299,7 +354,7 @@ async fn a_member_cannot_create_or_change_a_consumer_not_even_its_own() {
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("creating a durable consumer", err);
+    timed_out("creating a durable consumer", &err);
     kz.violation(
         "Publish",
         "$JS.API.CONSUMER.CREATE.HW_DELIVER.sneaky.hw.deliver.uz.mfa.>",
@@ -315,7 +370,7 @@ async fn a_member_cannot_create_or_change_a_consumer_not_even_its_own() {
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("creating an ephemeral consumer", err);
+    timed_out("creating an ephemeral consumer", &err);
     kz.violation("Publish", "$JS.API.CONSUMER.CREATE.HW_DELIVER")
         .await;
 
@@ -329,7 +384,7 @@ async fn a_member_cannot_create_or_change_a_consumer_not_even_its_own() {
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("updating its own consumer", err);
+    timed_out("updating its own consumer", &err);
     kz.violation(
         "Publish",
         "$JS.API.CONSUMER.CREATE.HW_DELIVER.deliver_kz_mfa.hw.deliver.>",
@@ -398,7 +453,7 @@ async fn a_member_cannot_publish_as_another_member_or_as_the_gateway() {
         .expect("the client sends it")
         .await
         .expect_err("no ack");
-    timed_out("a JetStream publish to hw.deliver", err);
+    timed_out("a JetStream publish to hw.deliver", &err);
     kz.violation("Publish", "hw.deliver.uz.mfa.repatriation.decided")
         .await;
 
@@ -441,7 +496,7 @@ async fn a_member_cannot_read_or_write_another_members_bucket_but_uses_its_own()
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("opening uz.mfa's bucket", err);
+    timed_out("opening uz.mfa's bucket", &err);
     kz.violation("Publish", "$JS.API.STREAM.INFO.KV_hw_cases_uz_mfa")
         .await;
     kz.denied_request(
@@ -504,7 +559,7 @@ async fn a_member_cannot_read_or_write_another_members_bucket_but_uses_its_own()
     // Listing keys through a consumer is refused; through the stream's
     // subjects it works.
     let err = mine.keys().await.map(drop).expect_err("refused");
-    timed_out("listing keys", err);
+    timed_out("listing keys", &err);
     kz.violation("Publish", "$JS.API.CONSUMER.CREATE.KV_hw_cases_kz_mfa")
         .await;
     assert_eq!(
@@ -524,7 +579,7 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("deleting HW_DELIVER", err);
+    timed_out("deleting HW_DELIVER", &err);
     kz.violation("Publish", "$JS.API.STREAM.DELETE.HW_DELIVER")
         .await;
     let deliver = kz
@@ -533,7 +588,7 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
         .await
         .expect("no request");
     let err = deliver.purge().await.map(drop).expect_err("refused");
-    timed_out("purging HW_DELIVER", err);
+    timed_out("purging HW_DELIVER", &err);
     kz.violation("Publish", "$JS.API.STREAM.PURGE.HW_DELIVER")
         .await;
     let err = deliver
@@ -541,7 +596,7 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("deleting uz.mfa's consumer", err);
+    timed_out("deleting uz.mfa's consumer", &err);
     kz.violation(
         "Publish",
         "$JS.API.CONSUMER.DELETE.HW_DELIVER.deliver_uz_mfa",
@@ -554,7 +609,7 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("deleting its own bucket", err);
+    timed_out("deleting its own bucket", &err);
     kz.violation("Publish", "$JS.API.STREAM.DELETE.KV_hw_cases_kz_mfa")
         .await;
     kz.denied_request("$JS.API.STREAM.PURGE.KV_hw_cases_kz_mfa", "{}")
@@ -574,7 +629,7 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("creating a stream", err);
+    timed_out("creating a stream", &err);
     kz.violation("Publish", "$JS.API.STREAM.CREATE.KZ_SNOOP")
         .await;
     let err = kz
@@ -588,7 +643,7 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
         .await
         .map(drop)
         .expect_err("refused");
-    timed_out("updating HW_DELIVER", err);
+    timed_out("updating HW_DELIVER", &err);
     kz.violation("Publish", "$JS.API.STREAM.UPDATE.HW_DELIVER")
         .await;
 

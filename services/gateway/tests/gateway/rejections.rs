@@ -15,7 +15,7 @@ use homeward_core::envelope::{self, Envelope, EnvelopeBuilder, MAX_ENVELOPE_BYTE
 use homeward_core::receipt::{Decision, Receipt};
 use homeward_core::schema::message_schema_id;
 use homeward_core::{MemberId, RejectionCode, SigningKey, subjects};
-use homeward_gateway::local::{GatewayTask, Local, LocalOptions};
+use homeward_testkit::local::{GatewayTask, Local, LocalOptions};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -419,7 +419,7 @@ async fn bad_signature() {
 /// expired, one revoked, one not valid yet.
 fn policy_with_old_keys(dir: &std::path::Path) -> (PathBuf, [SigningKey; 3]) {
     let demo =
-        std::fs::read_to_string(homeward_gateway::local::demo_policy_path()).expect("demo policy");
+        std::fs::read_to_string(homeward_testkit::local::demo_policy_path()).expect("demo policy");
     let mut policy: toml::Table = toml::from_str(&demo).expect("demo policy is toml");
     policy.remove("keyrings");
     let keys = [

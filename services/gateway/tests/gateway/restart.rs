@@ -10,7 +10,7 @@ use homeward_core::audit::{AuditRecord, sha256_hex, verify_chain};
 use homeward_core::envelope::Envelope;
 use homeward_core::{MemberId, streams, subjects};
 use homeward_gateway::audit_log::{AuditLog, PendingRecord};
-use homeward_gateway::local::{Local, LocalOptions};
+use homeward_testkit::local::{Local, LocalOptions};
 
 use crate::support::{
     Tail, WAIT, assert_each_handled_once, audit_chain, jetstream, processed, submit_pipelined,

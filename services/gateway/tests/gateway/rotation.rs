@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use homeward_core::envelope::{Envelope, format_time};
 use homeward_core::receipt::Decision;
 use homeward_core::{MemberId, RejectionCode, SigningKey, subjects};
-use homeward_gateway::local::LocalOptions;
+use homeward_testkit::local::LocalOptions;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{
@@ -39,7 +39,7 @@ struct KeyWindow<'a> {
 /// replaces it) with `keys` listed inline for kz.mfa.
 fn policy_with_keys(dir: &std::path::Path, keys: &[KeyWindow<'_>]) -> PathBuf {
     let demo =
-        std::fs::read_to_string(homeward_gateway::local::demo_policy_path()).expect("demo policy");
+        std::fs::read_to_string(homeward_testkit::local::demo_policy_path()).expect("demo policy");
     let mut policy: toml::Table = toml::from_str(&demo).expect("demo policy is toml");
     policy.remove("keyrings");
     let inline: Vec<toml::Value> = keys

@@ -1,7 +1,7 @@
 //! Two gateways on one work queue handle thousands of submissions, each
 //! exactly once, on one audit chain.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use homeward_core::envelope::Envelope;
@@ -9,7 +9,7 @@ use homeward_core::envelope::Envelope;
 use crate::support::{
     assert_each_handled_once, jetstream, processed, submit_pipelined, wait_for_records,
 };
-use homeward_gateway::local::{Local, LocalOptions};
+use homeward_testkit::local::{Local, LocalOptions};
 
 const MESSAGES: usize = 5_000;
 
@@ -41,11 +41,15 @@ async fn two_gateways_deliver_each_of_5000_messages_exactly_once() {
     let sent: Vec<(Envelope, u64)> = envelopes.into_iter().zip(sequences).collect();
     let records =
         assert_each_handled_once(&local, &js, mfa.member(), &sent, &["aanes.camps"]).await;
-    let instances: BTreeSet<&str> = records.iter().map(|r| r.gateway.as_str()).collect();
-    assert_eq!(
-        instances,
-        BTreeSet::from(["gw-1", "gw-2"]),
-        "both gateways took work from the queue"
+    // Which gateway takes which batch is the work queue's choice: both
+    // usually get some, but one may take them all.
+    let mut by_instance: BTreeMap<&str, usize> = BTreeMap::new();
+    for record in &records {
+        *by_instance.entry(record.gateway.as_str()).or_default() += 1;
+    }
+    assert!(
+        by_instance.keys().all(|i| ["gw-1", "gw-2"].contains(i)),
+        "every record is one of the two gateways': {by_instance:?}"
     );
-    eprintln!("{MESSAGES} submissions handled by two gateways in {elapsed:?}");
+    eprintln!("{MESSAGES} submissions handled by two gateways in {elapsed:?}: {by_instance:?}");
 }

@@ -15,7 +15,7 @@ use homeward_core::envelope::{Envelope, EnvelopeBuilder};
 use homeward_core::policy::KeyStatus;
 use homeward_core::receipt::{Decision, RECEIPT_TYPE, Receipt};
 use homeward_core::{MemberId, subjects};
-use homeward_gateway::local::{GatewayTask, Local, LocalOptions};
+use homeward_testkit::local::{GatewayTask, Local, LocalOptions};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -160,55 +160,15 @@ pub fn recipient_of(delivery: &jetstream::Message) -> String {
     rest.splitn(3, '.').take(2).collect::<Vec<_>>().join(".")
 }
 
-/// An ephemeral consumer reading a stream from its first message, without
-/// acks: a view that leaves the stream as it is.
-async fn viewer(
-    js: &jetstream::Context,
-    stream: &str,
-    filter: &str,
-) -> jetstream::consumer::Consumer<pull::Config> {
-    js.get_stream(stream)
-        .await
-        .expect("stream")
-        .create_consumer(pull::Config {
-            filter_subject: filter.to_owned(),
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            inactive_threshold: Duration::from_secs(60),
-            ..Default::default()
-        })
-        .await
-        .expect("consumer")
-}
-
 /// Reads everything currently in a stream under `filter`, with a bounded wait.
 pub async fn read_all(
     js: &jetstream::Context,
     stream: &str,
     filter: &str,
 ) -> Vec<jetstream::Message> {
-    let consumer = viewer(js, stream, filter).await;
-    let pending = consumer.cached_info().num_pending as usize;
-    let mut out = Vec::with_capacity(pending);
-    // The consumer counted what is there when it was made; read exactly
-    // that much, so the read does not end on a timeout.
-    while out.len() < pending {
-        let mut batch = consumer
-            .fetch()
-            .max_messages((pending - out.len()).min(1000))
-            .expires(Duration::from_secs(5))
-            .messages()
-            .await
-            .expect("fetch");
-        let before = out.len();
-        while let Some(m) = batch.next().await {
-            out.push(m.expect("message"));
-        }
-        assert!(
-            out.len() > before,
-            "{stream} {filter}: read {before} of {pending} messages, then nothing"
-        );
-    }
-    out
+    homeward_testkit::read::read_all(js, stream, filter)
+        .await
+        .expect("the stream reads to its end")
 }
 
 /// The members a message with envelope id `id` was delivered to, sorted.
@@ -244,8 +204,9 @@ pub struct Tail {
 
 impl Tail {
     pub async fn new(js: &jetstream::Context, stream: &str, filter: &str) -> Self {
-        let messages = viewer(js, stream, filter)
+        let messages = homeward_testkit::read::viewer(js, stream, filter)
             .await
+            .expect("a viewer")
             .messages()
             .await
             .expect("messages");

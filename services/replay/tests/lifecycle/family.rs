@@ -3,7 +3,6 @@
 use futures::StreamExt;
 use homeward_core::subjects;
 use homeward_replay::replay;
-use homeward_replay::report::Report;
 
 use crate::support::{CENSUS, plan, world};
 
@@ -24,7 +23,7 @@ async fn a_family_goes_from_the_census_to_reintegration() {
         .expect("the whole lifecycle");
 
     let js = async_nats::jetstream::new(local.client("report").await.expect("client"));
-    let report = Report::compute_local(&local).await.expect("report");
+    let report = world.report().await.expect("report");
     let f = report.total(|r| r.country == "KZ");
     assert_eq!(report.rows.len(), 1, "{report:?}");
     assert_eq!(report.rows[0].operation, "KZ-ZHUSAN-2019");

@@ -37,10 +37,10 @@ use futures::StreamExt;
 use homeward_core::envelope::{EnvelopeBuilder, new_id};
 use homeward_core::schema::message_schema_id;
 use homeward_core::{MemberId, natsauth, streams, subjects, telemetry};
-use homeward_gateway::local::{Local, LocalOptions};
-use homeward_replay::api::{Api, stage_is};
+use homeward_replay::api::stage_is;
 use homeward_replay::replay::{self, FamilyPlan, PersonPlan};
 use homeward_replay::world::World;
+use homeward_testkit::local::{Local, LocalOptions};
 use serde_json::{Value, json};
 use tracing_subscriber::filter::dynamic_filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
@@ -218,32 +218,9 @@ impl Captured {
 
 /// Every message a stream holds now.
 async fn everything(js: &jetstream::Context, name: &str) -> Vec<jetstream::Message> {
-    let stream = js.get_stream(name).await.expect("stream");
-    let count = stream.get_info().await.expect("info").state.messages as usize;
-    let consumer = stream
-        .create_consumer(pull::Config {
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            inactive_threshold: Duration::from_secs(60),
-            ..Default::default()
-        })
+    homeward_testkit::read::read_all(js, name, ">")
         .await
-        .expect("consumer");
-    let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(count - out.len())
-            .expires(Duration::from_secs(5))
-            .messages()
-            .await
-            .expect("fetch");
-        let before = out.len();
-        while let Some(m) = batch.next().await {
-            out.push(m.expect("message"));
-        }
-        assert!(out.len() > before, "{name}: read {before} of {count}");
-    }
-    out
+        .expect("the stream reads to its end")
 }
 
 fn headers_text(m: &jetstream::Message) -> String {
@@ -393,7 +370,7 @@ async fn names_and_birth_dates_stay_out_of_receipts_audit_reasons_cases_and_logs
         .await
         .expect("local deployment");
     let world = World::start(&local).await.expect("services start");
-    let api = Api::new(&world).expect("api");
+    let api = homeward_replay::api::of_world(&world).expect("api");
     let js = jetstream::new(local.client("privacy").await.expect("client"));
     let mut leaks: Vec<(String, String)> = Vec::new();
     let mut check = |place: &str, text: &str| {

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use homeward_foreign_affairs::report::{Figures, Report};
 use homeward_replay::plan;
 use homeward_replay::replay::{self, Progress};
-use homeward_replay::report::{Figures, Report};
 use homeward_scenario::population::Population;
 
 use crate::support::world;
@@ -30,7 +30,7 @@ async fn the_replay_reports_the_public_figures_exactly() {
     .await
     .expect("the replay runs to the end");
     let js = async_nats::jetstream::new(local.client("report").await.expect("client"));
-    let report = Report::compute_local(&local).await.expect("report");
+    let report = world.report().await.expect("report");
     println!("{}", report.render());
 
     let zhusan = |round| row(&report, "KZ-ZHUSAN-2019", round);
@@ -51,6 +51,31 @@ async fn the_replay_reports_the_public_figures_exactly() {
     }
     let kz = report.total(|r| r.country == "KZ" && r.operation == "KZ-ZHUSAN-2019");
     assert_eq!((kz.located, kz.located_children), (516, 357));
+    // The report's own total of each operation says the same.
+    let operation = |country, id| {
+        report
+            .operation(country, id)
+            .unwrap_or_else(|| panic!("no total of {id}"))
+    };
+    let zhusan_total = operation("KZ", "KZ-ZHUSAN-2019");
+    assert_eq!(zhusan_total.rounds, 3);
+    assert_eq!(
+        (
+            zhusan_total.figures.located,
+            zhusan_total.figures.located_children
+        ),
+        (516, 357)
+    );
+    assert_eq!(zhusan_total.figures, kz);
+    let mehr_total = operation("UZ", homeward_scenario::population::MEHR);
+    assert_eq!(mehr_total.rounds, 1);
+    assert_eq!(
+        (
+            mehr_total.figures.located,
+            mehr_total.figures.located_children
+        ),
+        (156, 106)
+    );
     assert_eq!(
         (kz.verified, kz.requested, kz.accepted, kz.refused),
         (516, 516, 516, 0)
@@ -108,7 +133,10 @@ async fn the_replay_reports_the_public_figures_exactly() {
         .await
         .expect("read")
         .expect("tj.mfa holds the transit case");
-    assert_eq!(carried.case.transit_decision.as_deref(), Some("accepted"));
+    assert_eq!(
+        carried.case.transit_decision,
+        Some(homeward_ministry::Decision::Accepted)
+    );
     assert_eq!(carried.case.persons.len(), 5);
 
     // No member of a state ever received a message about another state's

@@ -1,16 +1,16 @@
 //! A world with every service, and a small synthetic family.
 
-use homeward_gateway::local::{Local, LocalOptions};
 use homeward_replay::api::Api;
 use homeward_replay::replay::{FamilyPlan, PersonPlan};
 use homeward_replay::world::World;
+use homeward_testkit::local::{Local, LocalOptions};
 
 pub async fn world() -> (Local, World, Api) {
     let local = Local::start(LocalOptions::default())
         .await
         .expect("local deployment");
     let world = World::start(&local).await.expect("services start");
-    let api = Api::new(&world).expect("api");
+    let api = homeward_replay::api::of_world(&world).expect("api");
     (local, world, api)
 }
 

@@ -17,7 +17,7 @@
 //!
 //! Given [`ServerOptions::tls`], the server serves TLS only: a client that
 //! does not upgrade is refused, and [`NatsServer::url`] says `tls://`.
-//! [`crate::tls`] makes a development certificate for it.
+//! [`homeward_core::tls`] makes a development certificate for it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -25,8 +25,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::Error;
-use crate::settings::Secret;
+use homeward_core::Error;
+use homeward_core::settings::Secret;
+use homeward_core::tls::TlsFiles;
 
 /// The oldest server we accept.
 pub const MIN_VERSION: (u32, u32) = (2, 10);
@@ -204,7 +205,7 @@ pub struct ServerOptions {
     /// The certificate and key to serve TLS with. When set, the server
     /// refuses every client that does not speak TLS, and [`NatsServer::url`]
     /// is a `tls://` one; its clients need the `ca` file.
-    pub tls: Option<crate::tls::TlsFiles>,
+    pub tls: Option<TlsFiles>,
 }
 
 /// A running nats-server, killed on drop.
@@ -271,7 +272,7 @@ impl NatsServer {
     }
 
     /// The TLS files the server serves with, if it does.
-    pub fn tls(&self) -> Option<&crate::tls::TlsFiles> {
+    pub fn tls(&self) -> Option<&TlsFiles> {
         self.options.tls.as_ref()
     }
 

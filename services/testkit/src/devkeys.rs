@@ -13,29 +13,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use time::OffsetDateTime;
 
-use crate::envelope::format_time;
-use crate::natsauth::{self, NatsKeys};
-use crate::{Error, MemberId, SigningKey};
-
-/// The keyring file's name inside the keys folder.
-pub const KEYRING_FILE: &str = "keyring.toml";
-
-/// The file of NATS public keys inside the keys folder.
-pub const NATS_KEYS_FILE: &str = "nats-users.toml";
-
-/// The seed file of `member` inside `dir`.
-pub fn seed_path(dir: &Path, member: &MemberId) -> PathBuf {
-    dir.join(format!("{member}.nk"))
-}
-
-/// Reads `member`'s seed from `dir`.
-pub fn load(dir: &Path, member: &MemberId) -> Result<SigningKey, Error> {
-    SigningKey::from_file(&seed_path(dir, member))
-}
+use homeward_core::envelope::format_time;
+use homeward_core::keys::{self as layout, KEYRING_FILE, NATS_KEYS_FILE};
+use homeward_core::natsauth::{self, NatsKeys};
+use homeward_core::{Error, MemberId, SigningKey};
 
 /// Makes a seed for each member that has none in `dir` (or for all, with
 /// `replace`), and rewrites the keyring listing every seed in `dir` that
@@ -61,7 +46,7 @@ pub fn generate(
     .map_err(|e| io(&readme, e))?;
     let mut keys = BTreeMap::new();
     for member in members {
-        let path = seed_path(dir, member);
+        let path = layout::seed_path(dir, member);
         let key = if !replace && path.exists() {
             SigningKey::from_file(&path)?
         } else {
@@ -87,32 +72,6 @@ pub fn generate(
     Ok(keys)
 }
 
-/// The NATS seed file of `identity` (a member id or `admin`) inside `dir`.
-pub fn nats_seed_path(dir: &Path, identity: &str) -> PathBuf {
-    dir.join(format!("{identity}.nats.nk"))
-}
-
-/// Reads the NATS seed of `identity` from `dir`.
-pub fn load_nats_seed(dir: &Path, identity: &str) -> Result<String, Error> {
-    let path = nats_seed_path(dir, identity);
-    let seed = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    let seed = seed.trim().to_owned();
-    nats_pair(&seed).map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
-    Ok(seed)
-}
-
-fn nats_pair(seed: &str) -> Result<nkeys::KeyPair, Error> {
-    if !seed.starts_with("SU") {
-        return Err(Error::Key(
-            "a NATS user seed must be an nkeys user seed starting with SU".into(),
-        ));
-    }
-    nkeys::KeyPair::from_seed(seed).map_err(|e| Error::Key(format!("bad NATS seed: {e}")))
-}
-
 /// Makes a NATS user seed for each member and the administrator that has
 /// none in `dir` (or for all, with `replace`), and rewrites
 /// [`NATS_KEYS_FILE`] with their public keys. Returns the seeds by identity.
@@ -133,9 +92,9 @@ pub fn generate_nats(
         .map(MemberId::as_str)
         .chain([natsauth::ADMIN]);
     for identity in identities {
-        let path = nats_seed_path(dir, identity);
+        let path = layout::nats_seed_path(dir, identity);
         let seed = if !replace && path.exists() {
-            load_nats_seed(dir, identity)?
+            layout::read_nats_seed(&path)?
         } else {
             let seed = nkeys::KeyPair::new_user()
                 .seed()
@@ -143,7 +102,7 @@ pub fn generate_nats(
             write_secret(&path, &seed).map_err(|e| io(&path, e))?;
             seed
         };
-        publics.insert(identity, &nats_pair(&seed)?.public_key())?;
+        publics.insert(identity, &layout::nats_public_key(&seed)?)?;
         seeds.insert(identity.to_owned(), seed);
     }
     let text = format!(

@@ -14,7 +14,7 @@
 //!
 //! Its JetStream store is encrypted at rest, by default with a random key
 //! made for this `Local` and held only in memory
-//! ([`homeward_core::natsd::StoreEncryption`]; set
+//! ([`crate::natsd::StoreEncryption`]; set
 //! `LocalOptions::server.encryption` to choose otherwise).
 //!
 //! `homeward demo`, the integration tests and the benchmarks all stand on
@@ -25,14 +25,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use homeward_core::client::{self, Connection, MemberClient};
-use homeward_core::natsd::{NatsServer, ServerOptions};
 use homeward_core::{
-    Error, MemberId, Policy, SchemaRegistry, SigningKey, devkeys, natsauth, streams, tls,
+    Error, MemberId, Policy, SchemaRegistry, SigningKey, keys, natsauth, streams, tls,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Gateway, GatewayConfig, GatewayError};
+use homeward_gateway::{Gateway, GatewayConfig, GatewayError};
+
+use crate::devkeys;
+use crate::natsd::{NatsServer, ServerOptions};
 
 /// The demo policy in this repository.
 pub fn demo_policy_path() -> PathBuf {
@@ -125,10 +127,10 @@ impl Local {
         let nats_seeds = devkeys::generate_nats(&keys_dir, &members, false)?;
         let policy = Arc::new(Policy::load_replacing_keyrings(
             &policy_path,
-            &[keys_dir.join(devkeys::KEYRING_FILE)],
+            &[keys_dir.join(keys::KEYRING_FILE)],
             &schemas,
         )?);
-        let nats_keys = natsauth::NatsKeys::load(&keys_dir.join(devkeys::NATS_KEYS_FILE))?;
+        let nats_keys = natsauth::NatsKeys::load(&keys_dir.join(keys::NATS_KEYS_FILE))?;
         let mut server_options = options.server.clone();
         if options.transport == Transport::Tls && server_options.tls.is_none() {
             server_options.tls = Some(tls::make_dev_pki(

@@ -1,0 +1,82 @@
+//! The benchmark's options: flags, or `HW_BENCH_<NAME>` environment
+//! variables.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, anyhow, bail, ensure};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub messages: usize,
+    pub warmup: usize,
+    pub window: usize,
+    pub paced: usize,
+    pub rate: u32,
+    pub rounds: usize,
+    pub example: String,
+}
+
+impl Options {
+    const USAGE: &str = "options: --messages N --warmup N --window N --paced N --rate PER_SECOND \
+                         --rounds N --example FILE (or HW_BENCH_<NAME> variables)";
+
+    pub fn parse() -> anyhow::Result<Self> {
+        let mut given: HashMap<String, String> = std::env::vars()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("HW_BENCH_")
+                    .map(|name| (name.to_ascii_lowercase(), v))
+            })
+            .collect();
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            // `cargo bench` passes `--bench` to every bench binary.
+            if arg == "--bench" {
+                continue;
+            }
+            if arg == "--help" || arg == "-h" {
+                println!("{}", Self::USAGE);
+                std::process::exit(0);
+            }
+            let Some(name) = arg.strip_prefix("--") else {
+                bail!("unexpected argument {arg:?}; {}", Self::USAGE);
+            };
+            let (name, value) = match name.split_once('=') {
+                Some((n, v)) => (n.to_owned(), v.to_owned()),
+                None => (
+                    name.to_owned(),
+                    args.next()
+                        .ok_or_else(|| anyhow!("--{name} needs a value"))?,
+                ),
+            };
+            given.insert(name, value);
+        }
+        let mut take = |name: &str, default: usize| -> anyhow::Result<usize> {
+            given.remove(name).map_or(Ok(default), |v| {
+                v.replace('_', "")
+                    .parse()
+                    .with_context(|| format!("--{name} {v:?} is not a count"))
+            })
+        };
+        let options = Self {
+            messages: take("messages", 20_000)?,
+            warmup: take("warmup", 2_000)?,
+            window: take("window", 256)?,
+            paced: take("paced", 1_000)?,
+            rate: u32::try_from(take("rate", 500)?).context("--rate is too large")?,
+            rounds: take("rounds", 1)?,
+            example: given
+                .remove("example")
+                .unwrap_or_else(|| "orphan-siblings-annex.json".to_owned()),
+        };
+        if let Some(name) = given.keys().next() {
+            bail!("unknown option {name:?}; {}", Self::USAGE);
+        }
+        ensure!(options.messages > 0, "--messages must be at least 1");
+        ensure!(
+            (1..=4_000).contains(&options.window),
+            "--window must be 1..=4000 (max_ack_inflight is 5000)"
+        );
+        ensure!(options.rounds > 0, "--rounds must be at least 1");
+        Ok(options)
+    }
+}

@@ -1,0 +1,20 @@
+//! What only Homeward's tests, its demo and its benchmarks use.
+//!
+//! No production crate depends on this one: the gateway, the ministry
+//! services and the contract library run without it. The `homeward` binary
+//! reaches it only through its development commands (`demo`, `keys
+//! generate`), behind the `dev` cargo feature, on by default.
+//!
+//! # Layout
+//! - [`natsd`]: finding, checking and starting the pinned `nats-server`.
+//! - [`devkeys`]: development keys for every member of a policy.
+//! - [`local`]: a whole Homeward on one machine: the server under the
+//!   generated accounts, over TLS, provisioned, with gateways as tasks.
+//! - [`read`]: reading what a stream holds, without changing it.
+
+pub mod devkeys;
+pub mod local;
+pub mod natsd;
+pub mod read;
+
+pub use local::{GatewayTask, Local, LocalOptions, Transport};
