@@ -323,10 +323,18 @@ impl MemberClient {
                     continue;
                 }
             };
-            let (sequence, attempt) = message
-                .info()
-                .map(|i| (i.stream_sequence, i.delivered))
-                .unwrap_or((0, 1));
+            // A delivery without readable metadata cannot be told apart
+            // from another: it is sent again, never handled as sequence 0.
+            let (sequence, attempt) = match message.info() {
+                Ok(i) => (i.stream_sequence, i.delivered),
+                Err(e) => {
+                    tracing::warn!(error = %e, member = %self.member, "a delivery without readable metadata; it will come again");
+                    let _ = message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await;
+                    continue;
+                }
+            };
             match self.verify_delivery(&message.payload) {
                 Err(reason) => {
                     tracing::error!(member = %self.member, sequence, %reason, "delivery failed verification; terminated");

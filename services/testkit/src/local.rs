@@ -76,9 +76,7 @@ impl GatewayTask {
     /// Asks the gateway to finish its batch and stop, and waits.
     pub async fn stop(self) -> Result<(), GatewayError> {
         self.stop.cancel();
-        self.task
-            .await
-            .map_err(|e| GatewayError::Nats(format!("gateway task: {e}")))?
+        self.task.await.map_err(GatewayError::Worker)?
     }
 
     /// Stops the task at once, mid-batch, as a crash would.

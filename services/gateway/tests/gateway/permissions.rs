@@ -76,6 +76,32 @@ fn with_tls(local: &Local, options: async_nats::ConnectOptions) -> async_nats::C
 }
 
 impl Watched {
+    /// A JetStream call the server must refuse: the violation names its
+    /// subject, and after a round trip the call still has no answer (it
+    /// would time out, but nothing waits for that).
+    pub async fn denied_call<T, E>(
+        &mut self,
+        what: &str,
+        subject: &str,
+        call: impl std::future::IntoFuture<Output = Result<T, E>>,
+    ) where
+        E: std::fmt::Display,
+    {
+        let mut call = std::pin::pin!(call.into_future());
+        tokio::select! {
+            outcome = &mut call => match outcome {
+                Ok(_) => panic!("{what}: the server carried it out"),
+                Err(e) => panic!("{what}: failed before the server refused it: {e}"),
+            },
+            _ = self.violation("Publish", subject) => {}
+        }
+        self.client.flush().await.expect("flush");
+        assert!(
+            futures::FutureExt::now_or_never(call).is_none(),
+            "{what}: the refused request was answered"
+        );
+    }
+
     /// Waits for the server's permissions violation for `action`
     /// (`Publish` or `Subscription`) to exactly `subject`; returns the
     /// events that came before it.
@@ -165,44 +191,6 @@ impl Watched {
 /// What the server sends a connection it refuses `action` to `subject`.
 fn violation_text(action: &str, subject: &str) -> String {
     format!("Permissions Violation for {action} to \"{subject}\"")
-}
-
-/// A JetStream operation that failed because its request was refused: the
-/// error, or one it was caused by, is a timeout, not an answer from the
-/// server.
-pub fn timed_out(what: &str, err: &(dyn std::error::Error + 'static)) {
-    let mut cause = Some(err);
-    while let Some(e) = cause {
-        if is_timeout(e) {
-            return;
-        }
-        cause = e.source();
-    }
-    panic!("{what} failed, but not by timing out: {err}");
-}
-
-/// Whether `e` is, by its kind, one of the timeouts the JetStream calls of
-/// these tests report.
-fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    use async_nats::jetstream::{context, kv, stream};
-    macro_rules! timed_out_kinds {
-        ($($error:ty => $kind:expr),* $(,)?) => {
-            $(if let Some(e) = e.downcast_ref::<$error>() {
-                return e.kind() == $kind;
-            })*
-        };
-    }
-    timed_out_kinds! {
-        async_nats::RequestError => async_nats::RequestErrorKind::TimedOut,
-        context::RequestError => context::RequestErrorKind::TimedOut,
-        context::PublishError => context::PublishErrorKind::TimedOut,
-        context::CreateStreamError => context::CreateStreamErrorKind::TimedOut,
-        context::ConsumerInfoError => context::ConsumerInfoErrorKind::TimedOut,
-        stream::ConsumerError => stream::ConsumerErrorKind::TimedOut,
-        stream::PurgeError => stream::PurgeErrorKind::TimedOut,
-        kv::WatchError => kv::WatchErrorKind::TimedOut,
-    }
-    false
 }
 
 /// The administrator's JetStream context.
@@ -321,14 +309,12 @@ async fn a_member_cannot_pull_from_look_up_or_ack_another_members_consumers() {
         .get_stream_no_info(subjects::DELIVER_STREAM)
         .await
         .expect("no request");
-    let err = stream
-        .get_consumer::<pull::Config>("deliver_uz_mfa")
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("looking up deliver_uz_mfa", &*err);
-    kz.violation("Publish", "$JS.API.CONSUMER.INFO.HW_DELIVER.deliver_uz_mfa")
-        .await;
+    kz.denied_call(
+        "looking up deliver_uz_mfa",
+        "$JS.API.CONSUMER.INFO.HW_DELIVER.deliver_uz_mfa",
+        stream.get_consumer::<pull::Config>("deliver_uz_mfa"),
+    )
+    .await;
     // Acking (or naking) another member's delivery.
     kz.denied_publish("$JS.ACK.HW_DELIVER.deliver_uz_mfa.1.1.1.1700000000000000000.0")
         .await;
@@ -345,49 +331,37 @@ async fn a_member_cannot_create_or_change_a_consumer_not_even_its_own() {
         .expect("no request");
 
     // A durable consumer of uz.mfa's deliveries.
-    let err = deliver
-        .create_consumer(pull::Config {
+    kz.denied_call(
+        "creating a durable consumer",
+        "$JS.API.CONSUMER.CREATE.HW_DELIVER.sneaky.hw.deliver.uz.mfa.>",
+        deliver.create_consumer(pull::Config {
             durable_name: Some("sneaky".into()),
             filter_subject: "hw.deliver.uz.mfa.>".into(),
             ..Default::default()
-        })
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("creating a durable consumer", &err);
-    kz.violation(
-        "Publish",
-        "$JS.API.CONSUMER.CREATE.HW_DELIVER.sneaky.hw.deliver.uz.mfa.>",
+        }),
     )
     .await;
 
     // An ephemeral one.
-    let err = deliver
-        .create_consumer(pull::OrderedConfig {
+    kz.denied_call(
+        "creating an ephemeral consumer",
+        "$JS.API.CONSUMER.CREATE.HW_DELIVER",
+        deliver.create_consumer(pull::OrderedConfig {
             filter_subject: "hw.deliver.uz.mfa.>".into(),
             ..Default::default()
-        })
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("creating an ephemeral consumer", &err);
-    kz.violation("Publish", "$JS.API.CONSUMER.CREATE.HW_DELIVER")
-        .await;
+        }),
+    )
+    .await;
 
     // Its own durable consumer, widened to every member's deliveries.
-    let err = deliver
-        .create_consumer(pull::Config {
+    kz.denied_call(
+        "updating its own consumer",
+        "$JS.API.CONSUMER.CREATE.HW_DELIVER.deliver_kz_mfa.hw.deliver.>",
+        deliver.create_consumer(pull::Config {
             durable_name: Some("deliver_kz_mfa".into()),
             filter_subject: "hw.deliver.>".into(),
             ..Default::default()
-        })
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("updating its own consumer", &err);
-    kz.violation(
-        "Publish",
-        "$JS.API.CONSUMER.CREATE.HW_DELIVER.deliver_kz_mfa.hw.deliver.>",
+        }),
     )
     .await;
 
@@ -446,16 +420,17 @@ async fn a_member_cannot_publish_as_another_member_or_as_the_gateway() {
         kz.denied_publish(subject).await;
     }
     // Through JetStream, the publish is refused and its ack never comes.
-    let err = kz
+    let ack = kz
         .js
         .publish("hw.deliver.uz.mfa.repatriation.decided", "forged".into())
         .await
-        .expect("the client sends it")
-        .await
-        .expect_err("no ack");
-    timed_out("a JetStream publish to hw.deliver", &err);
-    kz.violation("Publish", "hw.deliver.uz.mfa.repatriation.decided")
-        .await;
+        .expect("the client sends it");
+    kz.denied_call(
+        "a JetStream publish to hw.deliver",
+        "hw.deliver.uz.mfa.repatriation.decided",
+        ack.into_future(),
+    )
+    .await;
 
     let admin = admin(&local).await;
     for stream in [
@@ -490,15 +465,13 @@ async fn a_member_cannot_read_or_write_another_members_bucket_but_uses_its_own()
         .expect("put");
 
     let mut kz = connect_as(&local, "kz.mfa").await;
-    let err = kz
-        .js
-        .get_key_value("hw_cases_uz_mfa")
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("opening uz.mfa's bucket", &err);
-    kz.violation("Publish", "$JS.API.STREAM.INFO.KV_hw_cases_uz_mfa")
-        .await;
+    let js = kz.js.clone();
+    kz.denied_call(
+        "opening uz.mfa's bucket",
+        "$JS.API.STREAM.INFO.KV_hw_cases_uz_mfa",
+        js.get_key_value("hw_cases_uz_mfa"),
+    )
+    .await;
     kz.denied_request(
         "$JS.API.DIRECT.GET.KV_hw_cases_uz_mfa.$KV.hw_cases_uz_mfa.HOL-ANX-000311",
         "",
@@ -558,10 +531,12 @@ async fn a_member_cannot_read_or_write_another_members_bucket_but_uses_its_own()
 
     // Listing keys through a consumer is refused; through the stream's
     // subjects it works.
-    let err = mine.keys().await.map(drop).expect_err("refused");
-    timed_out("listing keys", &err);
-    kz.violation("Publish", "$JS.API.CONSUMER.CREATE.KV_hw_cases_kz_mfa")
-        .await;
+    kz.denied_call(
+        "listing keys",
+        "$JS.API.CONSUMER.CREATE.KV_hw_cases_kz_mfa",
+        mine.keys(),
+    )
+    .await;
     assert_eq!(
         streams::bucket_keys(&mine).await.expect("keys"),
         ["HOL-P5-000123"]
@@ -573,45 +548,37 @@ async fn a_member_cannot_read_or_write_another_members_bucket_but_uses_its_own()
 async fn a_member_cannot_delete_purge_or_make_streams() {
     let local = deployment().await;
     let mut kz = connect_as(&local, "kz.mfa").await;
-    let err = kz
-        .js
-        .delete_stream(subjects::DELIVER_STREAM)
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("deleting HW_DELIVER", &err);
-    kz.violation("Publish", "$JS.API.STREAM.DELETE.HW_DELIVER")
-        .await;
+    let js = kz.js.clone();
+    kz.denied_call(
+        "deleting HW_DELIVER",
+        "$JS.API.STREAM.DELETE.HW_DELIVER",
+        js.delete_stream(subjects::DELIVER_STREAM),
+    )
+    .await;
     let deliver = kz
         .js
         .get_stream_no_info(subjects::DELIVER_STREAM)
         .await
         .expect("no request");
-    let err = deliver.purge().await.map(drop).expect_err("refused");
-    timed_out("purging HW_DELIVER", &err);
-    kz.violation("Publish", "$JS.API.STREAM.PURGE.HW_DELIVER")
-        .await;
-    let err = deliver
-        .delete_consumer("deliver_uz_mfa")
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("deleting uz.mfa's consumer", &err);
-    kz.violation(
-        "Publish",
+    kz.denied_call(
+        "purging HW_DELIVER",
+        "$JS.API.STREAM.PURGE.HW_DELIVER",
+        deliver.purge().into_future(),
+    )
+    .await;
+    kz.denied_call(
+        "deleting uz.mfa's consumer",
         "$JS.API.CONSUMER.DELETE.HW_DELIVER.deliver_uz_mfa",
+        deliver.delete_consumer("deliver_uz_mfa"),
     )
     .await;
     // Its own bucket's stream is no more its to delete or purge.
-    let err = kz
-        .js
-        .delete_key_value("hw_cases_kz_mfa")
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("deleting its own bucket", &err);
-    kz.violation("Publish", "$JS.API.STREAM.DELETE.KV_hw_cases_kz_mfa")
-        .await;
+    kz.denied_call(
+        "deleting its own bucket",
+        "$JS.API.STREAM.DELETE.KV_hw_cases_kz_mfa",
+        js.delete_key_value("hw_cases_kz_mfa"),
+    )
+    .await;
     kz.denied_request("$JS.API.STREAM.PURGE.KV_hw_cases_kz_mfa", "{}")
         .await;
     kz.denied_request("$JS.API.STREAM.PURGE.HW_AUDIT", "{}")
@@ -619,33 +586,27 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
     kz.denied_request("$JS.API.STREAM.MSG.DELETE.HW_AUDIT", r#"{"seq":1}"#)
         .await;
     // A stream of its own that would capture uz.mfa's deliveries.
-    let err = kz
-        .js
-        .create_stream(jetstream::stream::Config {
+    kz.denied_call(
+        "creating a stream",
+        "$JS.API.STREAM.CREATE.KZ_SNOOP",
+        js.create_stream(jetstream::stream::Config {
             name: "KZ_SNOOP".into(),
             subjects: vec!["hw.deliver.uz.mfa.>".into()],
             ..Default::default()
-        })
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("creating a stream", &err);
-    kz.violation("Publish", "$JS.API.STREAM.CREATE.KZ_SNOOP")
-        .await;
-    let err = kz
-        .js
-        .update_stream(jetstream::stream::Config {
+        }),
+    )
+    .await;
+    kz.denied_call(
+        "updating HW_DELIVER",
+        "$JS.API.STREAM.UPDATE.HW_DELIVER",
+        js.update_stream(jetstream::stream::Config {
             name: subjects::DELIVER_STREAM.into(),
             subjects: vec![subjects::DELIVER_ALL.into()],
             max_age: Duration::from_secs(1),
             ..Default::default()
-        })
-        .await
-        .map(drop)
-        .expect_err("refused");
-    timed_out("updating HW_DELIVER", &err);
-    kz.violation("Publish", "$JS.API.STREAM.UPDATE.HW_DELIVER")
-        .await;
+        }),
+    )
+    .await;
 
     let admin = admin(&local).await;
     let mut deliver = admin
