@@ -9,6 +9,11 @@
 //! may hand over only persons that were accepted and are on the operation's
 //! manifest.
 //!
+//! A case is bound to the state whose citizens it concerns (its claimed
+//! nationality): only that state's foreign ministry may request their
+//! release, schedule their operation or acknowledge their handover; any
+//! other state's is refused as `not_their_citizens`.
+//!
 //! Rule codes, of refused messages: `unknown_case`, `not_their_citizens`,
 //! `person_not_in_case`, `operation_without_acceptance`,
 //! `acknowledgement_without_handover`; of refused actions:
@@ -44,6 +49,26 @@ fn is_date(d: &str) -> bool {
     parts.len() == 3 && num(parts[0], 4, 9999) && num(parts[1], 2, 12) && num(parts[2], 2, 31)
 }
 
+/// Refuses a message about `case` from a state other than the one whose
+/// citizens it concerns.
+fn require_their_state(case: &Case, m: &Envelope) -> Result<(), Refusal> {
+    let theirs = case
+        .nationality
+        .as_deref()
+        .is_some_and(|n| n.eq_ignore_ascii_case(m.sender().party()));
+    if theirs {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "not_their_citizens",
+            format!(
+                "{} comes from a state other than the family's claimed nationality",
+                m.message_type()
+            ),
+        ))
+    }
+}
+
 impl CampRegistry {
     fn census(ctx: &Ctx<'_>, params: &Params, body: &[u8]) -> Result<Vec<Transition>, ActionError> {
         let registered_on = match params.get("registeredOn") {
@@ -75,14 +100,8 @@ impl CampRegistry {
 
     fn requested(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
-        if case.nationality.as_deref() != str_at(m.data(), "/requestingState")
-            || case
-                .nationality
-                .as_deref()
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-                != Some(m.sender().party())
-        {
+        require_their_state(&case, m)?;
+        if case.nationality.as_deref() != str_at(m.data(), "/requestingState") {
             return Err(Refusal::new(
                 "not_their_citizens",
                 "the requesting state is not the family's claimed nationality",
@@ -110,6 +129,7 @@ impl CampRegistry {
 
     fn scheduled(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
+        require_their_state(&case, m)?;
         let refs = person_refs(m.data(), "/manifest/persons");
         require_persons(&case, &refs)?;
         let unaccepted: Vec<String> = refs
@@ -144,6 +164,7 @@ impl CampRegistry {
 
     fn acknowledged(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
+        require_their_state(&case, m)?;
         if case.protocol_ref.is_none()
             || case.protocol_ref.as_deref() != str_at(m.data(), "/protocolRef")
         {

@@ -118,6 +118,38 @@ fn not_their_citizens() {
 }
 
 #[test]
+fn another_state_cannot_schedule_or_acknowledge_a_case() {
+    // Uzbekistan's ministry, naming this camp, schedules the Kazakh family
+    // on its operation: refused, and the case stays as it was.
+    let case = scheduled_case();
+    let from_uzbekistan = message(
+        "uz.mfa",
+        types::OPERATION_SCHEDULED,
+        scheduled(&[MOTHER], "UZ"),
+    );
+    refused(
+        SERVICE.on_message(Some(case.clone()), &from_uzbekistan),
+        "not_their_citizens",
+    );
+    // Nor can it acknowledge the handover, closing the case, even knowing
+    // the protocol.
+    let handover =
+        acted(SERVICE.on_action(Some(case), "handover", &json!({"protocolRef": PROTOCOL})));
+    let ack = message(
+        "uz.mfa",
+        types::HANDOVER_ACKNOWLEDGED,
+        acknowledgement(PROTOCOL).data().clone(),
+    );
+    refused(
+        SERVICE.on_message(Some(handover.case.clone()), &ack),
+        "not_their_citizens",
+    );
+    // Kazakhstan's own acknowledgement closes it.
+    let closed = applied(SERVICE.on_message(Some(handover.case), &acknowledgement(PROTOCOL)));
+    assert!(closed.case.closed);
+}
+
+#[test]
 fn person_not_in_case() {
     let m = message(
         "kz.mfa",

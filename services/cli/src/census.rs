@@ -1,4 +1,5 @@
-//! `homeward census import FILE`: a camp census into a camp registry.
+//! `homeward census import FILE`: a camp census into a camp registry,
+//! through its HTTP API with its token (`--api-token-file`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use homeward_camp_registry::census_import;
-use homeward_ministry::api_client::ApiClient;
+use homeward_ministry::api::ApiToken;
+use homeward_ministry::api_client::{ApiClient, Endpoint};
 
 use crate::progress::bar;
 
@@ -24,6 +26,10 @@ pub struct ImportArgs {
     /// The camp registry's HTTP API, e.g. http://127.0.0.1:8081.
     #[arg(long)]
     camp_registry: String,
+    /// The file holding the camp registry's API token (its
+    /// `api_token_file`); needed to send, not to check the rows.
+    #[arg(long, env = "HOMEWARD_API_TOKEN_FILE", value_name = "FILE")]
+    api_token_file: Option<PathBuf>,
     /// The camp administration's member id.
     #[arg(long, default_value = "aanes.camps")]
     member: String,
@@ -43,7 +49,13 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let api = ApiClient::single(&args.member, &args.camp_registry)?;
+    let Some(token_file) = &args.api_token_file else {
+        anyhow::bail!(
+            "the census is valid; to send it, name the camp registry's API token file with --api-token-file or HOMEWARD_API_TOKEN_FILE"
+        );
+    };
+    let token = ApiToken::from_file(token_file)?;
+    let api = ApiClient::single(&args.member, Endpoint::new(&args.camp_registry, token))?;
     let today = time::OffsetDateTime::now_utc().date().to_string();
     let registered_on = args.registered_on.unwrap_or(today);
     let sent = Arc::new(Sent::default());

@@ -7,7 +7,8 @@
 //! rehabilitation services of five states); shows a forged message being
 //! rejected; then replays Kazakhstan's operation Zhusan (three rounds),
 //! Uzbekistan's Mehr-1 and one Kazakh family carried on Tajikistan's flight
-//! through the services' APIs, with progress; prints one family's timeline
+//! through the services' APIs (each with its own random token), with
+//! progress; prints one family's timeline
 //! and the report; and verifies the audit chain. Without `--once` it keeps
 //! running so operators can follow with `homeward watch`.
 
@@ -88,6 +89,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("    … and the services of uz, kg, tm and icrc");
+    println!(
+        "  each API takes only its member's bearer token, a random one per service in {}/<member>.api-token",
+        local.keys_dir().display()
+    );
     let api = homeward_replay::api::of_world(&world)?;
 
     println!("\nA forged message (the data changed after signing) is rejected:");
@@ -228,6 +233,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "  cargo run -q -p homeward-cli -- watch --nats {}{ca} --nkey {} --from-start",
             local.url(),
             operator_key.display()
+        );
+        let camps = world.api_token_file(plan::CAMP_AUTHORITY)?;
+        println!(
+            "  curl -H \"Authorization: Bearer $(cat {})\" {}/cases",
+            camps.display(),
+            world.api(plan::CAMP_AUTHORITY)?
         );
         println!("Ctrl-C to stop.");
         shutdown::on_signal().cancelled().await;

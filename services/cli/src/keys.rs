@@ -61,5 +61,11 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         out.display(),
         out.join(layout::NATS_KEYS_FILE).display()
     );
+    let authority = devkeys::policy_authority(&out)?;
+    println!(
+        "the policy authority's key in {} (public: {}); it signs `homeward policy publish`",
+        out.join("policy-authority.nk").display(),
+        authority.public().as_str()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -130,6 +130,10 @@ enum PolicyCommand {
     /// account with the administrator, and one account per member, gateway
     /// and operator, each receiving only its own subjects.
     NatsConfig(policy::NatsConfigArgs),
+    /// As the administrator: signs the policy with the policy authority's
+    /// key and publishes it; every gateway and service applies it while
+    /// running (a revoked key stops working at once).
+    Publish(policy::PublishArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +252,9 @@ fn main() -> ExitCode {
             Command::Policy {
                 command: PolicyCommand::NatsConfig(args),
             } => policy::nats_config(args),
+            Command::Policy {
+                command: PolicyCommand::Publish(args),
+            } => policy::publish(args).await,
             Command::Provision(args) => provision::run(args).await,
             Command::Send(args) => send::run(args).await,
             Command::Watch(args) => watch::run(args).await,

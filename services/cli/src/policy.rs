@@ -108,3 +108,63 @@ pub fn check(args: PolicyArgs) -> anyhow::Result<ExitCode> {
     println!("ok");
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    nats: crate::NatsArgs,
+    /// The version to publish: above every version published before, or
+    /// every process refuses it.
+    #[arg(long = "policy-version")]
+    version: u64,
+    /// The policy authority's signing seed file.
+    #[arg(long, value_name = "FILE")]
+    authority_key: PathBuf,
+}
+
+/// Signs the policy (with the keyrings it names) as the policy authority
+/// and publishes it as the administrator: every gateway and service that
+/// trusts the authority applies it while running.
+pub async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
+    use homeward_core::published::{self, Keyring, PublishedPolicy};
+    let schemas = SchemaRegistry::embedded()?;
+    let path = paths::resolve(&args.policy.policy);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut keyrings = Vec::new();
+    for name in table
+        .get("keyrings")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_str)
+    {
+        let ring = base.join(name);
+        let text = std::fs::read_to_string(&ring)
+            .map_err(|e| anyhow::anyhow!("keyring {}: {e}", ring.display()))?;
+        keyrings.push(Keyring {
+            name: name.to_owned(),
+            text,
+        });
+    }
+    let authority = homeward_core::SigningKey::from_file(&args.authority_key)?;
+    let signed = PublishedPolicy::sign(args.version, &text, keyrings, &authority)?;
+    // What every process will do with it: refuse to publish what none opens.
+    let policy = signed.open(authority.public(), &schemas)?;
+    let admin =
+        homeward_core::client::connect(&args.nats.connection()?, None, "homeward policy publish")
+            .await?;
+    published::publish(&admin, &signed).await?;
+    println!(
+        "published policy version {} ({} members) signed by {}",
+        args.version,
+        policy.members().count(),
+        authority.public().as_str()
+    );
+    Ok(ExitCode::SUCCESS)
+}

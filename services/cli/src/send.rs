@@ -8,10 +8,10 @@ use clap::Args;
 use homeward_core::client::{self, MemberClient};
 use homeward_core::envelope::EnvelopeBuilder;
 use homeward_core::receipt::Decision;
-use homeward_core::{MemberId, SchemaRegistry, SigningKey, keys as layout};
+use homeward_core::{MemberId, Policy, SchemaRegistry, SigningKey, keys as layout};
 use serde_json::Value;
 
-use crate::{NatsArgs, paths};
+use crate::{NatsArgs, PolicyArgs, paths};
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -23,6 +23,10 @@ pub struct SendArgs {
     file: PathBuf,
     #[command(flatten)]
     nats: NatsArgs,
+    /// The policy the client holds. With development keys, the keyring in
+    /// `--keys` stands in for the keyrings the policy names.
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// The member's signing seed; default `<keys>/<member>.nk`.
     #[arg(long)]
     key: Option<PathBuf>,
@@ -42,6 +46,14 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         Some(p) => SigningKey::from_file(p)?,
         None => SigningKey::from_file(&layout::seed_path(&keys, &member))?,
     };
+    let schemas = SchemaRegistry::embedded()?;
+    let policy_path = paths::resolve(&args.policy.policy);
+    let dev_keyring = keys.join(layout::KEYRING_FILE);
+    let policy = if dev_keyring.is_file() {
+        Policy::load_replacing_keyrings(&policy_path, &[dev_keyring], &schemas)?
+    } else {
+        Policy::load(&policy_path, &schemas)?
+    };
     let text = std::fs::read_to_string(&args.file)?;
     let message: Value =
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
@@ -54,7 +66,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow::anyhow!("{}: no \"data\"", args.file.display()))?;
     let dataschema = match field("dataschema") {
         Some(s) => s.to_owned(),
-        None => SchemaRegistry::embedded()?
+        None => schemas
             .latest_schema_id(kind)
             .ok_or_else(|| anyhow::anyhow!("no schema is published for type {kind:?}"))?,
     };
@@ -73,7 +85,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         &format!("homeward send {member}"),
     )
     .await?;
-    let client = MemberClient::new(nats, member.clone(), key, None);
+    let client = MemberClient::new(nats, member.clone(), key, std::sync::Arc::new(policy));
     let envelope = client.sign(builder)?;
     let mut receipts = client.receipts().await?;
     let ack = client.submit(&envelope).await?;

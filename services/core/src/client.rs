@@ -8,8 +8,11 @@
 //!
 //! Deliveries are verified here, by the recipient, rather than trusted
 //! because the gateway passed them: the envelope must parse, its signature
-//! must verify, and (when the client holds the policy) its key must be one
-//! the policy lists for its sender at its time.
+//! must verify, and its key must be one the policy lists for its sender at
+//! its time. The policy is required: without it any key claiming any
+//! sender would be taken. What the route, the schema and the age of a
+//! delivery must be is checked by the ministry runtime
+//! (`homeward_ministry::verify`), which can answer the sender.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::envelope::Envelope;
 use crate::policy::{KeyStatus, Policy};
+use crate::published::PolicyHandle;
 use crate::receipt::Receipt;
 use crate::{Error, MemberId, SigningKey, natsauth, subjects};
 
@@ -109,7 +113,9 @@ pub struct MemberClient {
     js: jetstream::Context,
     /// The streams' account, reached through the member's imports.
     hw: jetstream::Context,
-    policy: Option<Arc<Policy>>,
+    /// The policy in force: the one given, or a newer one the authority
+    /// published ([`crate::published::follow`]).
+    policy: PolicyHandle,
 }
 
 /// The streams' JetStream, as an identity other than the administrator
@@ -150,6 +156,9 @@ pub struct Delivery {
     pub sequence: u64,
     /// How many times the server has delivered it (1 the first time).
     pub attempt: i64,
+    /// When the server stored it in HW_DELIVER: the server's clock, which a
+    /// gateway cannot set, and which a redelivery does not change.
+    pub stored_at: time::OffsetDateTime,
 }
 
 /// How a handler's failure should be treated.
@@ -170,8 +179,9 @@ impl MemberClient {
         client: async_nats::Client,
         member: MemberId,
         key: SigningKey,
-        policy: Option<Arc<Policy>>,
+        policy: impl Into<PolicyHandle>,
     ) -> Self {
+        let policy = policy.into();
         let js = jetstream::new(client.clone());
         let hw = homeward_jetstream(client.clone());
         Self {
@@ -190,6 +200,17 @@ impl MemberClient {
 
     pub fn key(&self) -> &SigningKey {
         &self.key
+    }
+
+    /// The policy deliveries are checked against, as it is in force now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.get()
+    }
+
+    /// The policy this client applies, for a follower of the published
+    /// policy to update.
+    pub fn policy_handle(&self) -> &PolicyHandle {
+        &self.policy
     }
 
     pub fn nats(&self) -> &async_nats::Client {
@@ -251,6 +272,7 @@ impl MemberClient {
         Ok(Receipts {
             consumer,
             early: EarlyReceipts::new(MAX_EARLY_RECEIPTS),
+            policy: self.policy.clone(),
         })
     }
 
@@ -281,18 +303,17 @@ impl MemberClient {
     pub fn verify_delivery(&self, bytes: &[u8]) -> Result<Envelope, String> {
         let envelope = Envelope::parse(bytes).map_err(|e| e.to_string())?;
         envelope.verify_signature().map_err(|e| e.to_string())?;
-        if let Some(policy) = &self.policy {
-            match policy.key_status(envelope.sender(), envelope.sigkey(), envelope.time()) {
-                KeyStatus::Valid => {}
-                other => {
-                    return Err(format!(
-                        "signing key is {other:?} for {} in the policy",
-                        envelope.sender()
-                    ));
-                }
-            }
+        match self
+            .policy
+            .get()
+            .key_status(envelope.sender(), envelope.sigkey(), envelope.time())
+        {
+            KeyStatus::Valid => Ok(envelope),
+            other => Err(format!(
+                "signing key is {other:?} for {} in the policy",
+                envelope.sender()
+            )),
         }
-        Ok(envelope)
     }
 
     /// Consumes deliveries until `shutdown`, calling `handle` for each one
@@ -325,8 +346,8 @@ impl MemberClient {
             };
             // A delivery without readable metadata cannot be told apart
             // from another: it is sent again, never handled as sequence 0.
-            let (sequence, attempt) = match message.info() {
-                Ok(i) => (i.stream_sequence, i.delivered),
+            let (sequence, attempt, stored_at) = match message.info() {
+                Ok(i) => (i.stream_sequence, i.delivered, i.published),
                 Err(e) => {
                     tracing::warn!(error = %e, member = %self.member, "a delivery without readable metadata; it will come again");
                     let _ = message
@@ -345,6 +366,7 @@ impl MemberClient {
                         envelope,
                         sequence,
                         attempt,
+                        stored_at,
                     })
                     .await;
                     match outcome {
@@ -386,6 +408,8 @@ pub const MAX_EARLY_RECEIPTS: usize = 10_000;
 pub struct Receipts {
     consumer: jetstream::consumer::Consumer<pull::Config>,
     early: EarlyReceipts<(Envelope, Receipt)>,
+    /// Whose receipts are taken: only a gateway's, signed with its key.
+    policy: PolicyHandle,
 }
 
 impl Receipts {
@@ -421,14 +445,12 @@ impl Receipts {
                 tracing::warn!("a receipt that does not parse was skipped");
                 continue;
             };
-            if envelope.verify_signature().is_err() {
-                tracing::warn!("a receipt whose signature does not verify was skipped");
-                continue;
+            match Receipt::from_gateway(&envelope, &self.policy.get()) {
+                Ok(receipt) => return Ok((envelope, receipt)),
+                Err(reason) => {
+                    tracing::warn!(sender = %envelope.sender(), %reason, "a message on the receipt subject that no gateway made was skipped");
+                }
             }
-            let Some(receipt) = Receipt::from_envelope(&envelope) else {
-                continue;
-            };
-            return Ok((envelope, receipt));
         }
     }
 

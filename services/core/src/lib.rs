@@ -12,6 +12,7 @@
 //! - [`envelope`]: the CloudEvents envelope: builder, parser, signature.
 //! - [`schema`]: the registry of published JSON Schemas.
 //! - [`policy`]: members, keys with validity windows, routes.
+//! - [`published`]: the policy as the authority signs and publishes it, applied while running.
 //! - [`rejection`]: the stable rejection codes and their sentences.
 //! - [`receipt`]: the gateway's receipt to a sender.
 //! - [`subjects`]: NATS subject, stream and consumer names.
@@ -34,6 +35,7 @@ pub mod member;
 pub mod message_types;
 pub mod natsauth;
 pub mod policy;
+pub mod published;
 pub mod receipt;
 pub mod rejection;
 pub mod schema;

@@ -58,6 +58,8 @@
 //!   `HW_DELIVER` or `HW_REJECTED`, never a consumer of its own, nothing that
 //!   changes anything. (API advisories are not exported: they carry request
 //!   and response bodies.)
+//! - **Everyone**: the published policy (`hw_policy`), its current version
+//!   by direct get and each new one live; only the administrator writes it.
 //! - **Administrator** (`admin`): everything in `HW`, and the provisioning
 //!   subjects of the other accounts. Written only when the NATS keys list an
 //!   `admin`; leave it out of a production site once provisioning is done.
@@ -201,6 +203,16 @@ fn use_consumer(out: &mut Vec<Grant>, stream: &str, consumer: &str) {
     out.push(Grant::service(format!("$JS.ACK.{stream}.{consumer}.>")));
 }
 
+/// The published policy: its current version by direct get, and each new
+/// one live. Every identity reads it; only the administrator writes it.
+fn read_policy(out: &mut Vec<Grant>) {
+    let current = crate::published::current_subject();
+    out.push(Grant::api(&format!(
+        "DIRECT.GET.KV_{POLICY_BUCKET}.{current}"
+    )));
+    out.push(Grant::Stream { subject: current });
+}
+
 /// The subjects that read and write one key-value bucket of the account's
 /// own JetStream, without making consumers.
 fn use_bucket(out: &mut Vec<String>, bucket: &str) {
@@ -292,6 +304,7 @@ pub fn member_access(member: &MemberId) -> Access {
     use_consumer(&mut grants, DELIVER_STREAM, &delivery_consumer(member));
     use_consumer(&mut grants, RECEIPTS_STREAM, &receipt_consumer(member));
     use_consumer(&mut grants, REJECTED_STREAM, &rejected_consumer(member));
+    read_policy(&mut grants);
     access(Kind::Member, member, grants, Some(case_bucket(member)))
 }
 
@@ -306,6 +319,7 @@ pub fn gateway_access(gateway: &MemberId) -> Access {
     }
     grants.push(Grant::api(&format!("STREAM.MSG.GET.{AUDIT_STREAM}")));
     use_consumer(&mut grants, SUBMIT_STREAM, GATEWAY_CONSUMER);
+    read_policy(&mut grants);
     access(Kind::Gateway, gateway, grants, Some(SEEN_BUCKET.to_owned()))
 }
 
@@ -334,6 +348,7 @@ pub fn operator_access(operator: &MemberId) -> Access {
             subject: advisory.to_owned(),
         });
     }
+    read_policy(&mut grants);
     access(Kind::Operator, operator, grants, None)
 }
 
@@ -690,10 +705,15 @@ mod tests {
                 "$HW.API.CONSUMER.INFO.HW_REJECTED.rejected_kz_mfa",
                 "$HW.API.CONSUMER.MSG.NEXT.HW_REJECTED.rejected_kz_mfa",
                 "$JS.ACK.HW_REJECTED.rejected_kz_mfa.>",
+                "$HW.API.DIRECT.GET.KV_hw_policy.$KV.hw_policy.current",
+                "$KV.hw_policy.current",
             ]
         );
         assert_eq!(a.bucket.as_deref(), Some("hw_cases_kz_mfa"));
-        assert_eq!(a.permissions.subscribe_allow, ["_INBOX_kz_mfa.>"]);
+        assert_eq!(
+            a.permissions.subscribe_allow,
+            ["_INBOX_kz_mfa.>", "$KV.hw_policy.current"]
+        );
         // Its user may publish what it imports and its own bucket's
         // subjects, and nothing that makes or changes a stream or consumer.
         for s in &a.permissions.publish_allow {

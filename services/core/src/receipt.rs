@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::Envelope;
+use crate::policy::{KeyStatus, Policy, Role};
 use crate::rejection::RejectionCode;
 
 /// The type of a receipt envelope.
@@ -109,6 +110,31 @@ impl Receipt {
             return None;
         }
         serde_json::from_value(envelope.data().clone()).ok()
+    }
+
+    /// Reads a receipt only if a gateway made it: the envelope is a receipt,
+    /// its sender is a member the policy gives the gateway role, and it is
+    /// signed with a key the policy lists for that member, valid at the
+    /// receipt's time. Anything else on a receipt subject is not a receipt:
+    /// the reason says which check failed, never what the receipt said.
+    pub fn from_gateway(envelope: &Envelope, policy: &Policy) -> Result<Self, String> {
+        if envelope.message_type() != RECEIPT_TYPE {
+            return Err(format!("not a receipt but {:?}", envelope.message_type()));
+        }
+        let sender = envelope.sender();
+        match policy.member(sender) {
+            Some(member) if member.role == Role::Gateway => {}
+            Some(_) => return Err(format!("{sender} is not a gateway in the policy")),
+            None => return Err(format!("{sender} is not a member of the policy")),
+        }
+        envelope
+            .verify_signature()
+            .map_err(|e| format!("the signature does not verify: {e}"))?;
+        match policy.key_status(sender, envelope.sigkey(), envelope.time()) {
+            KeyStatus::Valid => {}
+            other => return Err(format!("the signing key is {other:?} for {sender}")),
+        }
+        Self::from_envelope(envelope).ok_or_else(|| "its data is not a receipt".to_owned())
     }
 
     /// The rejection codes, in order.

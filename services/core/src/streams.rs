@@ -40,6 +40,11 @@ use crate::subjects::*;
 use crate::{Error, natsauth};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
+/// How long a submission may wait in `HW_SUBMIT` for a gateway: so also
+/// the longest an accepted envelope can have waited before its deliveries
+/// were written, which bounds the age a recipient accepts
+/// (`homeward_ministry::verify`).
+pub const SUBMIT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The largest submission the stream takes; the gateway enforces 64 KiB.
 pub const MAX_SUBMISSION_BYTES: i32 = 1024 * 1024;
 
@@ -58,7 +63,7 @@ pub fn configs(replicas: usize) -> Vec<stream::Config> {
     vec![
         stream::Config {
             retention: stream::RetentionPolicy::WorkQueue,
-            max_age: 7 * DAY,
+            max_age: SUBMIT_MAX_AGE,
             max_message_size: MAX_SUBMISSION_BYTES,
             duplicate_window: Duration::from_secs(20 * 60),
             ..base(
@@ -170,6 +175,18 @@ pub fn seen_bucket_config(replicas: usize) -> kv::Config {
     }
 }
 
+/// The bucket of the published policy, a few versions kept for the record.
+pub fn policy_bucket_config(replicas: usize) -> kv::Config {
+    kv::Config {
+        bucket: POLICY_BUCKET.to_owned(),
+        description: "The policy as the policy authority signed it".to_owned(),
+        history: 16,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}
+
 /// A member's durable consumer of its deliveries: explicit acks, redelivered
 /// after 30 s, at most 10 times.
 pub fn delivery_consumer_config(member: &MemberId) -> pull::Config {
@@ -258,6 +275,16 @@ pub async fn provision(
 ) -> Result<(), Error> {
     let js = jetstream::new(admin.clone());
     ensure(&js, replicas).await?;
+    let policy_stream = format!("KV_{POLICY_BUCKET}");
+    if !exists(&js, &policy_stream).await?
+        && let Err(e) = js.create_key_value(policy_bucket_config(replicas)).await
+        // Another administrator may have made it meanwhile.
+        && !exists(&js, &policy_stream).await?
+    {
+        return Err(Error::Nats(format!(
+            "provisioning bucket {POLICY_BUCKET}: {e}"
+        )));
+    }
     let stream = |name: &'static str| {
         let js = js.clone();
         async move {

@@ -17,6 +17,9 @@ pub const AUDIT_STREAM: &str = "HW_AUDIT";
 pub const GATEWAY_CONSUMER: &str = "gateway";
 /// The bucket of envelope ids the gateway has accepted, for replay checks.
 pub const SEEN_BUCKET: &str = "hw_seen";
+/// The bucket of the published policy, in the streams' account
+/// ([`crate::published`]).
+pub const POLICY_BUCKET: &str = "hw_policy";
 
 /// Headers the gateway sets on what it writes.
 pub mod headers {

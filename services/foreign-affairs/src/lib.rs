@@ -12,10 +12,19 @@
 //! and the state's [`report`] is counted from those cases
 //! (`GET /views/report`).
 //!
+//! A case is bound to who may speak about it: the camp authority that
+//! located the family alone decides on its release, hands it over or
+//! locates it again (`not_the_camp_authority`); a transit request speaks
+//! only for the sender's own state and cannot take over a case of another
+//! (`case_of_another_state`); and only the state asked to carry answers it
+//! (`not_the_carrier_state`).
+//!
 //! Rule codes, of refused messages: `unknown_case`, `not_our_citizens`,
-//! `verification_not_requested`, `decision_without_request`,
-//! `handover_without_operation`, `handover_without_acceptance`,
-//! `transit_not_requested`, `person_not_in_case`; of refused actions:
+//! `not_the_camp_authority`, `verification_not_requested`,
+//! `decision_without_request`, `handover_without_operation`,
+//! `handover_without_acceptance`, `case_of_another_state`,
+//! `transit_not_requested`, `not_the_carrier_state`,
+//! `person_not_in_case`; of refused actions:
 //! `no_verified_person`, `no_accepted_person`, `transit_not_agreed`,
 //! `transit_not_requested`.
 
@@ -26,7 +35,7 @@ use homeward_core::message_types as types;
 use homeward_ministry::read::{array_at, enum_at, person_refs, required_enum, str_at};
 use homeward_ministry::{
     ActionError, Case, Ctx, Decision, FollowUp, Outgoing, Refusal, Role, Stage, Transition,
-    VerificationOutcome, open_case, require_case, require_persons,
+    VerificationOutcome, open_case, require_camp_authority, require_case, require_persons,
 };
 use serde_json::{Value, json};
 
@@ -51,6 +60,10 @@ impl ForeignAffairs {
                 "not_our_citizens",
                 "the family's claimed nationality is not this state's",
             ));
+        }
+        // Another camp authority cannot take over a case and start it again.
+        if let Some(existing) = &case {
+            require_camp_authority(existing, m)?;
         }
         let mut case = open_case(case, m, Stage::VerificationRequested);
         case.record_located(data, &ctx.today());
@@ -94,6 +107,7 @@ impl ForeignAffairs {
 
     fn decided(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
+        require_camp_authority(&case, m)?;
         let refs = person_refs(m.data(), "/decisions");
         require_persons(&case, &refs)?;
         let unrequested: Vec<String> = refs
@@ -129,6 +143,7 @@ impl ForeignAffairs {
         m: &Envelope,
     ) -> Result<Option<Transition>, Refusal> {
         let mut case = require_case(case, m)?;
+        require_camp_authority(&case, m)?;
         let refs = person_refs(m.data(), "/persons");
         require_persons(&case, &refs)?;
         if case.operation.is_none() {
@@ -179,10 +194,29 @@ impl ForeignAffairs {
         )))
     }
 
+    /// Another state asks this one to carry its citizens: a case of the
+    /// requesting state's, which it may open and update, but never one of
+    /// another state's (this state's own above all).
     fn transit_requested(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let data = m.data();
+        let requesting =
+            str_at(data, "/requestingState").filter(|r| r.eq_ignore_ascii_case(m.sender().party()));
+        let Some(requesting) = requesting else {
+            return Err(Refusal::new(
+                "case_of_another_state",
+                "the requesting state is not the sender's",
+            ));
+        };
+        if let Some(existing) = &case
+            && existing.nationality.as_deref() != Some(requesting)
+        {
+            return Err(Refusal::new(
+                "case_of_another_state",
+                "this ministry holds the case for another state",
+            ));
+        }
         let mut case = open_case(case, m, Stage::TransitRequested);
-        case.nationality = str_at(data, "/requestingState").map(str::to_owned);
+        case.nationality = Some(requesting.to_owned());
         case.carrier_state = str_at(data, "/carrierState").map(str::to_owned);
         for r in person_refs(data, "/persons") {
             case.person(&r).on_manifest = true;
@@ -197,6 +231,16 @@ impl ForeignAffairs {
             return Err(Refusal::new(
                 "transit_not_requested",
                 "this ministry did not ask that state to carry this case",
+            ));
+        }
+        if !case
+            .carrier_state
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(m.sender().party()))
+        {
+            return Err(Refusal::new(
+                "not_the_carrier_state",
+                "the answer comes from a state other than the one asked to carry this case",
             ));
         }
         case.transit_decision = enum_at(m.data(), "/decision");

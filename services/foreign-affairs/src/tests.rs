@@ -272,6 +272,104 @@ fn not_our_citizens() {
 }
 
 #[test]
+fn not_the_camp_authority() {
+    // Iraq's justice ministry, another camp authority, decides on a family
+    // that al-Hol holds, hands it over, or locates it again: each refused,
+    // so the case keeps its stage and its camp.
+    let from_iraq = |message_type: &str, data: Value| message("iq.justice", message_type, data);
+    refused(
+        SERVICE.on_message(
+            Some(requested_case()),
+            &from_iraq(
+                types::REPATRIATION_DECIDED,
+                decision(&[(MOTHER, "accepted")]).data().clone(),
+            ),
+        ),
+        "not_the_camp_authority",
+    );
+    refused(
+        SERVICE.on_message(
+            Some(scheduled_case()),
+            &from_iraq(types::HANDOVER_COMPLETED, handed_over(&ALL)),
+        ),
+        "not_the_camp_authority",
+    );
+    refused(
+        SERVICE.on_message(
+            Some(requested_case()),
+            &from_iraq(types::CAMP_RESIDENT_LOCATED, located("KZ")),
+        ),
+        "not_the_camp_authority",
+    );
+    // The camp that holds the family decides.
+    let case =
+        applied(SERVICE.on_message(Some(requested_case()), &decision(&[(MOTHER, "accepted")])))
+            .case;
+    assert_eq!(case.stage, Stage::Decided);
+    assert_eq!(case.camp_authority.as_deref(), Some(CAMPS));
+}
+
+/// The data of Kazakhstan's request to Tajikistan to carry the accepted
+/// family.
+fn transit_request() -> Value {
+    let asked = acted(SERVICE.on_action(
+        Some(accepted_case()),
+        "request-transit",
+        &json!({"carrierState": "TJ", "disembarkation": {"name": "Dushanbe airport", "country": "TJ"}}),
+    ));
+    asked.outgoing[0].data.clone()
+}
+
+#[test]
+fn case_of_another_state() {
+    // Uzbekistan asks Kazakhstan to carry a family whose case Kazakhstan
+    // holds as its own: refused, rather than taking the case over.
+    let mut data = transit_request();
+    data["requestingState"] = json!("UZ");
+    data["carrierState"] = json!("KZ");
+    let from_uzbekistan = message("uz.mfa", types::TRANSIT_REQUESTED, data.clone());
+    refused(
+        SERVICE.on_message(Some(accepted_case()), &from_uzbekistan),
+        "case_of_another_state",
+    );
+    // Nor may it ask in Tajikistan's name, even for a case nobody holds.
+    data["requestingState"] = json!("TJ");
+    let in_tajikistans_name = message("uz.mfa", types::TRANSIT_REQUESTED, data);
+    refused(
+        SERVICE.on_message(None, &in_tajikistans_name),
+        "case_of_another_state",
+    );
+    // The carrying state holds the case for the state that asked, and
+    // takes that state's request again.
+    let carrier = MemberRole::new(ForeignAffairs, "tj.mfa");
+    let request = message(MFA, types::TRANSIT_REQUESTED, transit_request());
+    let carried = applied(carrier.on_message(None, &request)).case;
+    assert_eq!(carried.nationality.as_deref(), Some("KZ"));
+    applied(carrier.on_message(Some(carried), &request));
+}
+
+#[test]
+fn not_the_carrier_state() {
+    // Kazakhstan asked Tajikistan; Uzbekistan answers in Tajikistan's name.
+    let asked = acted(SERVICE.on_action(
+        Some(accepted_case()),
+        "request-transit",
+        &json!({"carrierState": "TJ", "disembarkation": {"name": "Dushanbe airport", "country": "TJ"}}),
+    ))
+    .case;
+    let answer = json!({"caseRef": CASE, "requestingState": "KZ", "carrierState": "TJ", "decision": "accepted",
+                        "carrierOperation": {"operationId": "TJ-2019", "round": 1}});
+    let from_uzbekistan = message("uz.mfa", types::TRANSIT_DECIDED, answer.clone());
+    refused(
+        SERVICE.on_message(Some(asked.clone()), &from_uzbekistan),
+        "not_the_carrier_state",
+    );
+    let from_tajikistan = message("tj.mfa", types::TRANSIT_DECIDED, answer);
+    let case = applied(SERVICE.on_message(Some(asked), &from_tajikistan)).case;
+    assert_eq!(case.transit_decision, Some(Decision::Accepted));
+}
+
+#[test]
 fn verification_not_requested() {
     refused(
         SERVICE.on_message(Some(requested_case()), &verification("confirmed")),

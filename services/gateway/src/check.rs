@@ -26,7 +26,7 @@ pub const MAX_REASONS: usize = 20;
 pub struct Rules<'a> {
     pub schemas: &'a SchemaRegistry,
     pub policy: &'a Policy,
-    /// How far an envelope's time may be from the gateway's clock.
+    /// How far an envelope's time may be from when the server stored it.
     pub time_window: Duration,
 }
 
@@ -81,12 +81,14 @@ impl Rejected {
 }
 
 /// Decides on one submission from `subject_member` (the member the submit
-/// subject names, `None` if it names no valid member).
+/// subject names, `None` if it names no valid member), stored by the server
+/// at `stored_at`: the envelope's time must be within the window of that,
+/// so a submission waits in the queue, however long, without going stale.
 pub fn check(
     rules: &Rules<'_>,
     subject_member: Option<&MemberId>,
     bytes: &[u8],
-    now: OffsetDateTime,
+    stored_at: OffsetDateTime,
 ) -> Result<Accepted, Rejected> {
     let (envelope, schema_violations) = match parse(rules.schemas, bytes) {
         Ok(parsed) => parsed,
@@ -189,13 +191,13 @@ pub fn check(
             e.to_string(),
         ));
     }
-    let skew = (now - envelope.time()).unsigned_abs();
+    let skew = (stored_at - envelope.time()).unsigned_abs();
     if skew > rules.time_window {
         return Err(Rejected::one(
             known,
             RejectionCode::Stale,
             format!(
-                "time is {}s from the gateway's clock; the window is ±{}s",
+                "time is {}s from when the server stored the submission; the window is ±{}s",
                 skew.as_secs(),
                 rules.time_window.as_secs()
             ),

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
 use futures::StreamExt;
 use homeward_core::envelope::format_time;
+use homeward_core::published::PolicyHandle;
 use homeward_core::receipt::Reason;
-use homeward_core::{MemberId, Policy, RejectionCode, SchemaRegistry, subjects};
+use homeward_core::{MemberId, RejectionCode, SchemaRegistry, subjects};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +34,8 @@ use crate::{GatewayConfig, GatewayError};
 pub(crate) struct Shared {
     pub(crate) config: GatewayConfig,
     pub(crate) schemas: Arc<SchemaRegistry>,
-    pub(crate) policy: Arc<Policy>,
+    /// The policy in force, which a newer published version replaces.
+    pub(crate) policy: PolicyHandle,
     /// The `dataschema` of receipts.
     pub(crate) receipt_schema: String,
 }
@@ -131,29 +133,30 @@ impl Decider {
         }
     }
 
-    /// Decides every submission of a batch (`sequences[i]` is the stream
-    /// sequence of `messages[i]`) and builds what is to be written.
+    /// Decides every submission of a batch (`stored[i]` is where
+    /// `messages[i]` stands in the stream) and builds what is to be written.
     async fn decide(
         &self,
         messages: &[jetstream::Message],
-        sequences: Vec<u64>,
+        stored: Vec<Stored>,
     ) -> Result<(Vec<Write>, Vec<PendingRecord>), GatewayError> {
         let mut clock = Instant::now();
         let now = OffsetDateTime::now_utc();
         let submissions: Vec<_> = messages
             .iter()
-            .zip(sequences)
-            .map(|(m, sequence)| {
+            .zip(stored)
+            .map(|(m, stored)| {
                 (
-                    sequence,
+                    stored,
                     subjects::member_of_submit(m.subject.as_str()),
                     m.payload.clone(),
                 )
             })
             .collect();
         let shared = self.shared.clone();
-        let mut outcomes = on_all_cores(submissions, move |(sequence, sender, bytes)| {
-            let result = shared.check(sender.as_ref(), &bytes, now);
+        let mut outcomes = on_all_cores(submissions, move |(stored, sender, bytes)| {
+            let sequence = stored.sequence;
+            let result = shared.check(sender.as_ref(), &bytes, stored.at);
             Outcome {
                 sequence,
                 sender,
@@ -224,15 +227,29 @@ impl Decider {
     }
 }
 
-/// The messages whose stream sequence can be read, with those sequences;
+/// Where a submission stands in `HW_SUBMIT`: its sequence, and when the
+/// server stored it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored {
+    pub sequence: u64,
+    /// The stream's timestamp: the time window is measured against it, not
+    /// against the gateway's clock, so that a gateway that was down for
+    /// longer than the window does not turn queued submissions stale.
+    pub at: OffsetDateTime,
+}
+
+/// The messages whose stream metadata can be read, with where they stand;
 /// any other is nak'ed, to come again.
-async fn sequenced(messages: Vec<jetstream::Message>) -> (Vec<jetstream::Message>, Vec<u64>) {
+async fn sequenced(messages: Vec<jetstream::Message>) -> (Vec<jetstream::Message>, Vec<Stored>) {
     let mut kept = Vec::with_capacity(messages.len());
     let mut sequences = Vec::with_capacity(messages.len());
     for m in messages {
-        match m.info().map(|i| i.stream_sequence) {
-            Ok(sequence) => {
-                sequences.push(sequence);
+        match m.info().map(|i| Stored {
+            sequence: i.stream_sequence,
+            at: i.published,
+        }) {
+            Ok(stored) => {
+                sequences.push(stored);
                 kept.push(m);
             }
             Err(e) => {
@@ -285,15 +302,16 @@ impl Shared {
         &self,
         sender: Option<&MemberId>,
         bytes: &[u8],
-        now: OffsetDateTime,
+        stored_at: OffsetDateTime,
     ) -> Result<Accepted, Rejected> {
+        let policy = self.policy.get();
         let rules = Rules {
             schemas: &self.schemas,
-            policy: &self.policy,
+            policy: &policy,
             time_window: self.config.time_window,
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            check::check(&rules, sender, bytes, now)
+            check::check(&rules, sender, bytes, stored_at)
         }))
         .unwrap_or_else(|_| {
             Err(Rejected {

@@ -53,6 +53,7 @@ pub use settings::GatewayConfig;
 use std::sync::Arc;
 
 use async_nats::jetstream::{self, consumer::pull, kv};
+use homeward_core::published::{self, PolicyHandle};
 use homeward_core::receipt::RECEIPT_TYPE;
 use homeward_core::{Policy, SchemaRegistry, client, natsauth, streams, subjects};
 use tokio::sync::mpsc;
@@ -71,6 +72,8 @@ pub struct Gateway {
     seen: kv::Store,
     audit: AuditLog,
     stats: Arc<GatewayStats>,
+    /// Stops the follower of the published policy, if any.
+    following: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 impl Gateway {
@@ -88,7 +91,7 @@ impl Gateway {
             .latest_schema_id(RECEIPT_TYPE)
             .ok_or(GatewayError::NoReceiptSchema)?;
         let js = client::homeward_jetstream(client.clone());
-        let own = jetstream::new(client);
+        let own = jetstream::new(client.clone());
         let mut missing = Vec::new();
         for stream in natsauth::STREAMS {
             if !streams::exists(&js, stream).await? {
@@ -120,6 +123,24 @@ impl Gateway {
             .await
             .map_err(|e| GatewayError::Nats(format!("bucket {}: {e}", subjects::SEEN_BUCKET)))?;
         let audit = AuditLog::new(js.clone());
+        let policy = PolicyHandle::new(policy);
+        // With a policy authority, the policy it publishes is in force
+        // before the first decision, and each newer one as it comes.
+        let following = match &config.policy_authority {
+            Some(authority) => {
+                let stop = CancellationToken::new();
+                let task = published::follow(
+                    client,
+                    policy.clone(),
+                    authority.clone(),
+                    schemas.clone(),
+                    stop.clone(),
+                )
+                .await?;
+                Some((stop, task))
+            }
+            None => None,
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 config,
@@ -131,6 +152,7 @@ impl Gateway {
             seen,
             audit,
             stats: Arc::default(),
+            following,
         })
     }
 
@@ -159,6 +181,7 @@ impl Gateway {
             seen,
             audit,
             stats,
+            following,
         } = self;
         // One batch waits while the next is decided: at most three batches
         // are fetched and not yet acked.
@@ -171,6 +194,10 @@ impl Gateway {
         .run(consumer, decided_tx, shutdown);
         let write = Writer { js, audit, stats }.run(decided_rx);
         tokio::join!(decide, write);
+        if let Some((stop, task)) = following {
+            stop.cancel();
+            let _ = task.await;
+        }
         tracing::info!(%instance, "gateway stopped");
         Ok(())
     }

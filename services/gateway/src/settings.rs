@@ -9,13 +9,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use homeward_core::settings::NatsSettings;
-use homeward_core::{MemberId, SigningKey};
+use homeward_core::{MemberId, PublicKey, SigningKey};
 use serde::Deserialize;
 
 /// The member id the gateway signs receipts as, unless the settings name
 /// another.
 pub const DEFAULT_MEMBER: &str = "homeward.gateway";
-/// How far an envelope's time may be from the gateway's clock: ±10 min.
+/// How far an envelope's time may be from when the server stored the
+/// submission: ±10 min.
 pub const DEFAULT_TIME_WINDOW: Duration = Duration::from_secs(600);
 /// Submissions fetched and decided per batch.
 pub const DEFAULT_BATCH_SIZE: usize = 128;
@@ -33,6 +34,10 @@ pub struct GatewayConfig {
     pub time_window: Duration,
     /// Submissions handled per batch ([`DEFAULT_BATCH_SIZE`] unless set).
     pub batch_size: usize,
+    /// The policy authority whose published policy versions the gateway
+    /// applies while running ([`homeward_core::published`]); the policy
+    /// file only when `None`.
+    pub policy_authority: Option<PublicKey>,
 }
 
 impl GatewayConfig {
@@ -44,6 +49,7 @@ impl GatewayConfig {
             instance: format!("gw-{}", std::process::id()),
             time_window: DEFAULT_TIME_WINDOW,
             batch_size: DEFAULT_BATCH_SIZE,
+            policy_authority: None,
         }
     }
 }
@@ -69,6 +75,11 @@ pub struct Settings {
     pub time_window_secs: u64,
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// The policy authority's public key (`U…`): the gateway then applies
+    /// every newer policy it signs and publishes, while running, on top of
+    /// the policy file.
+    #[serde(default)]
+    pub policy_authority: Option<String>,
 }
 
 impl Settings {
@@ -83,6 +94,11 @@ impl Settings {
         }
         config.time_window = Duration::from_secs(self.time_window_secs);
         config.batch_size = self.batch_size;
+        config.policy_authority = self
+            .policy_authority
+            .as_deref()
+            .map(PublicKey::parse)
+            .transpose()?;
         Ok(config)
     }
 }

@@ -1,53 +1,85 @@
 //! A client of the ministry services' HTTP API (`api`), as a ministry's own
 //! systems use it: actions on a case, commands, and waiting for a case to
-//! reach a state with the API's long poll. Errors name the member, the
-//! action and what the service answered.
+//! reach a state with the API's long poll. Every request carries the
+//! member's bearer token, and a POST its content type. Errors name the
+//! member, the action and what the service answered.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use reqwest::StatusCode;
 use serde_json::Value;
 
-/// Talks to the HTTP APIs of one or more ministry services, by member.
+use crate::api::ApiToken;
+
+/// One member's service: where its API is and the token it takes.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The base URL, e.g. `http://127.0.0.1:8081`.
+    pub url: String,
+    pub token: ApiToken,
+}
+
+impl Endpoint {
+    pub fn new(url: &str, token: ApiToken) -> Self {
+        Self {
+            url: url.trim_end_matches('/').to_owned(),
+            token,
+        }
+    }
+}
+
+/// Talks to the HTTP APIs of one or more ministry services, by member, each
+/// with its own token.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
-    bases: std::collections::BTreeMap<String, String>,
+    services: BTreeMap<String, Endpoint>,
 }
 
 /// How long the replay waits for one step to show at a service.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl ApiClient {
-    /// A client of the services at `bases`: member id → base URL, e.g.
-    /// `http://127.0.0.1:8081`.
-    pub fn new(bases: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
-        let bases = bases
-            .into_iter()
-            .map(|(m, url)| (m, url.trim_end_matches('/').to_owned()))
-            .collect();
+    /// A client of the services at `services`: member id → its endpoint.
+    pub fn new(services: impl IntoIterator<Item = (String, Endpoint)>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Self { http, bases })
+        Ok(Self {
+            http,
+            services: services.into_iter().collect(),
+        })
     }
 
-    /// A client of one member's service at `url` (e.g. a camp registry a
-    /// census is imported into).
-    pub fn single(member: &str, url: &str) -> anyhow::Result<Self> {
+    /// A client of one member's service at `endpoint` (e.g. a camp registry
+    /// a census is imported into).
+    pub fn single(member: &str, endpoint: Endpoint) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()?;
-        let bases = [(member.to_owned(), url.trim_end_matches('/').to_owned())]
-            .into_iter()
-            .collect();
-        Ok(Self { http, bases })
+        let services = [(member.to_owned(), endpoint)].into_iter().collect();
+        Ok(Self { http, services })
     }
 
-    fn base(&self, member: &str) -> anyhow::Result<&str> {
-        self.bases
+    fn endpoint(&self, member: &str) -> anyhow::Result<&Endpoint> {
+        self.services
             .get(member)
-            .map(String::as_str)
             .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))
+    }
+
+    /// A request to `path` at the member's service, with its token.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        member: &str,
+        path: &str,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
+        let endpoint = self.endpoint(member)?;
+        Ok(self
+            .http
+            .request(method, format!("{}{path}", endpoint.url))
+            .bearer_auth(endpoint.token.expose()))
     }
 
     /// `POST /cases/{case}/{action}`; an error names the member, the action
@@ -59,8 +91,15 @@ impl ApiClient {
         action: &str,
         body: &Value,
     ) -> anyhow::Result<Value> {
-        let url = format!("{}/cases/{case_ref}/{action}", self.base(member)?);
-        let response = self.http.post(&url).json(body).send().await?;
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                member,
+                &format!("/cases/{case_ref}/{action}"),
+            )?
+            .json(body)
+            .send()
+            .await?;
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(
@@ -70,15 +109,23 @@ impl ApiClient {
         Ok(serde_json::from_str(&text)?)
     }
 
-    /// `POST /commands/{command}` with a raw body.
+    /// `POST /commands/{command}` with a CSV body (`text/csv`).
     pub async fn command(
         &self,
         member: &str,
         command: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<Value> {
-        let url = format!("{}/commands/{command}", self.base(member)?);
-        let response = self.http.post(&url).body(body).send().await?;
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                member,
+                &format!("/commands/{command}"),
+            )?
+            .header(reqwest::header::CONTENT_TYPE, "text/csv")
+            .body(body)
+            .send()
+            .await?;
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(status.is_success(), "{member} {command}: {status}: {text}");
@@ -88,14 +135,28 @@ impl ApiClient {
     /// `GET /views/{view}`: a view the member's role computes over all
     /// of its cases, e.g. a foreign ministry's `report`.
     pub async fn view(&self, member: &str, view: &str) -> anyhow::Result<Value> {
-        let url = format!("{}/views/{view}", self.base(member)?);
-        let response = self.http.get(&url).send().await?;
+        let response = self
+            .request(reqwest::Method::GET, member, &format!("/views/{view}"))?
+            .send()
+            .await?;
         let status = response.status();
         let text = response.text().await?;
         anyhow::ensure!(
             status.is_success(),
             "{member} view {view}: {status}: {text}"
         );
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// `GET /cases`: every case of the member, in brief.
+    pub async fn cases(&self, member: &str) -> anyhow::Result<Value> {
+        let response = self
+            .request(reqwest::Method::GET, member, "/cases")?
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "{member} cases: {status}: {text}");
         Ok(serde_json::from_str(&text)?)
     }
 
@@ -112,14 +173,19 @@ impl ApiClient {
         let mut after: Option<u64> = None;
         let mut last = Value::Null;
         loop {
-            let mut url = format!("{}/cases/{case_ref}", self.base(member)?);
-            if let Some(rev) = after {
-                url.push_str(&format!("?after={rev}&wait=10"));
-            } else {
-                url.push_str("?after=0&wait=10");
+            let path = format!("/cases/{case_ref}?after={}&wait=10", after.unwrap_or(0));
+            let response = self
+                .request(reqwest::Method::GET, member, &path)?
+                .send()
+                .await?;
+            let status = response.status();
+            // Only "not yet" is waited out; a refusal (a wrong token, say)
+            // would be refused again.
+            if status.is_client_error() && status != StatusCode::NOT_FOUND {
+                let text = response.text().await?;
+                anyhow::bail!("{member} case {case_ref}: {status}: {text}");
             }
-            let response = self.http.get(&url).send().await?;
-            if response.status().is_success() {
+            if status.is_success() {
                 let body: Value = response.json().await?;
                 let case = body.get("case").cloned().unwrap_or(Value::Null);
                 if ready(&case) {

@@ -219,6 +219,31 @@ pub struct Pending {
     pub message_type: String,
     /// The envelope, exactly as signed.
     pub envelope: Value,
+    /// JetStream answered a submission of it as a duplicate of one this
+    /// service never made: someone else used its id first. It is not taken
+    /// as sent until JetStream stores it (see [`crate::runtime`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+}
+
+/// A message applied to a case, by its sender and id: ids are unique per
+/// sender only, so another member's message with the same id is another
+/// message, and cannot pass for this one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageKey {
+    pub sender: String,
+    pub id: String,
+}
+
+impl MessageKey {
+    /// The key of a delivered message.
+    pub fn of(message: &homeward_core::Envelope) -> Self {
+        Self {
+            sender: message.sender().to_string(),
+            id: message.id().to_owned(),
+        }
+    }
 }
 
 /// One member's view of one family unit.
@@ -260,9 +285,10 @@ pub struct Case {
     pub refusals_received: Vec<Value>,
     #[serde(default)]
     pub closed: bool,
-    /// Ids of messages already applied: a redelivery changes nothing.
+    /// Messages already applied, by sender and id: a redelivery changes
+    /// nothing.
     #[serde(default)]
-    pub processed: BTreeSet<String>,
+    pub processed: BTreeSet<MessageKey>,
     #[serde(default)]
     pub events: Vec<Event>,
     /// Signed messages not yet confirmed as stored by JetStream.

@@ -11,8 +11,11 @@
 //! - [`case`]: the case record every role keeps.
 //! - [`store`]: cases in the member's key-value bucket, optimistic concurrency.
 //! - [`runtime`]: the delivery loop, transitions, the outbox, refusals.
-//! - [`api`]: the HTTP JSON API.
+//! - [`api`]: the HTTP JSON API, and who may call it.
+//! - [`health`]: the state of the delivery and receipt loops, for `/health`.
 //! - [`api_client`]: a client of that API, for a ministry's own systems.
+//! - [`verify`]: what a service checks of every delivery itself: the
+//!   sender's right, the route, the schema, the age.
 //! - [`read`]: helpers for reading message data.
 //! - [`service`]: settings and the run-until-signal entry point for `main`s.
 //! - `test_support` (tests, and the `test-support` feature): inputs and
@@ -21,20 +24,22 @@
 pub mod api;
 pub mod api_client;
 pub mod case;
+pub mod health;
 pub mod read;
 pub mod runtime;
 pub mod service;
 pub mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
+pub mod verify;
 
 pub use case::{
-    Case, Custody, Decision, DocumentKind, FollowUp, Person, ScreeningOutcome, Stage,
+    Case, Custody, Decision, DocumentKind, FollowUp, MessageKey, Person, ScreeningOutcome, Stage,
     VerificationOutcome,
 };
 pub use runtime::{
-    ActionError, Ctx, Ministry, Outgoing, Params, Refusal, Role, Transition, mark_persons,
-    open_case, require_case, require_persons,
+    ActionError, Alarms, Ctx, IdKey, Ministry, Outgoing, Params, Refusal, Role, Transition,
+    mark_persons, open_case, require_camp_authority, require_case, require_persons,
 };
 
 /// What can go wrong in a ministry service.
@@ -46,8 +51,19 @@ pub enum MinistryError {
     Corrupt(String),
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The API token file is missing, unreadable or holds no usable token;
+    /// `problem` never quotes the token.
+    #[error("api token file {}: {problem}", path.display())]
+    ApiToken {
+        path: std::path::PathBuf,
+        problem: String,
+    },
     #[error("case {0} is written too often at once; gave up")]
     Contention(String),
+    /// A delivery failed this service's own checks, with the rule: it was
+    /// refused back to its sender, and is to be terminated.
+    #[error("refused on delivery: {0}")]
+    Refused(String),
     #[error(transparent)]
     Core(#[from] homeward_core::Error),
 }
@@ -55,5 +71,20 @@ pub enum MinistryError {
 impl MinistryError {
     pub fn nats(e: impl std::fmt::Display) -> Self {
         MinistryError::Nats(e.to_string())
+    }
+}
+
+/// How the delivery loop treats a failure to handle a delivery: what will
+/// never succeed (a corrupt case, an invalid message, a delivery refused by
+/// this service's own checks) is terminated; anything else is tried again.
+impl From<MinistryError> for homeward_core::client::HandlerError {
+    fn from(e: MinistryError) -> Self {
+        use homeward_core::client::HandlerError;
+        match e {
+            MinistryError::Corrupt(_) | MinistryError::Invalid(_) | MinistryError::Refused(_) => {
+                HandlerError::Permanent(e.to_string())
+            }
+            _ => HandlerError::Transient(e.to_string()),
+        }
     }
 }

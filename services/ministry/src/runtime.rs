@@ -8,25 +8,45 @@
 //! they leave the outbox. A crash between the write and the submission
 //! leaves them in the outbox, and they are sent when the service starts
 //! again (a resend carries the same id, so it is dropped as a duplicate).
-//! A delivery's id is recorded in the case, so a redelivered message changes
-//! nothing twice; messages a delivery causes get ids derived from it, so a
-//! retry after a crash produces the same ids.
+//!
+//! Before a delivery reaches the role, the service checks it itself
+//! ([`crate::verify`]): a delivery that fails is refused back to its sender,
+//! terminated, counted ([`Ministry::alarms`]), and changes no case.
+//!
+//! A delivery is recorded in the case by its sender and id
+//! ([`crate::case::MessageKey`]), so a redelivered message changes nothing
+//! twice, and another member's message with the same id is not taken for
+//! it. Messages a delivery causes get ids derived from it, so a retry after
+//! a crash produces the same ids; they are derived with a secret of the
+//! member ([`IdKey`]), so nobody else can compute them.
+//!
+//! JetStream drops a submission whose id it has stored within the
+//! duplicate window, from any member: so a duplicate answer is taken as
+//! "stored" only when this service may have submitted the message before
+//! (a resend after a crash, a retry after a conflict). For a message it had
+//! never submitted, a duplicate means someone else used its id first: the
+//! message is not taken as sent. It is logged (references only), counted,
+//! marked `held` in the outbox, and submitted again every
+//! [`HELD_RETRY`] until JetStream stores it, once the window has passed.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use hmac::{Hmac, Mac};
 use homeward_core::client::{Delivery, HandlerError, MemberClient};
 use homeward_core::envelope::{Envelope, EnvelopeBuilder, format_time, is_case_ref};
 use homeward_core::message_types as types;
-use homeward_core::receipt::Decision;
-use homeward_core::{MemberId, SchemaRegistry};
+use homeward_core::{MemberId, SchemaRegistry, SigningKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::MinistryError;
-use crate::case::{Case, Event, Pending, Person};
+use crate::case::{Case, Event, MessageKey, Pending, Person};
 use crate::store::{CaseStore, Write};
+use crate::verify::{AgeLimits, check_delivery};
 
 /// What a role sees when it decides.
 #[derive(Debug)]
@@ -178,6 +198,23 @@ pub fn require_persons(case: &Case, refs: &[String]) -> Result<(), Refusal> {
     }
 }
 
+/// Refuses a message about `case` from anyone but the camp authority that
+/// opened it: only the camp that holds a family decides on its release and
+/// hands it over, or locates it again.
+pub fn require_camp_authority(case: &Case, message: &Envelope) -> Result<(), Refusal> {
+    if case.camp_authority.as_deref() == Some(message.sender().as_str()) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "not_the_camp_authority",
+            format!(
+                "{} about this case comes from a member other than the camp authority that holds it",
+                message.message_type()
+            ),
+        ))
+    }
+}
+
 /// The case a message is about, with `set` applied to every person the
 /// objects at `pointer` in its data name (`personRef`); refused when this
 /// member does not hold the case or a person is not in it.
@@ -271,6 +308,54 @@ pub struct Ministry {
     store: CaseStore,
     role: Arc<dyn Role>,
     schemas: Arc<SchemaRegistry>,
+    limits: AgeLimits,
+    ids: IdKey,
+    submissions: Mutex<Submissions>,
+    alarms: Mutex<Alarms>,
+}
+
+/// What this process knows of its own outgoing messages' submissions.
+#[derive(Debug, Default)]
+struct Submissions {
+    /// Ids written to an outbox by this process and never submitted yet: a
+    /// duplicate answer to their first submission is someone else's.
+    fresh: HashSet<String>,
+    /// Ids held because JetStream took them for someone else's.
+    held: HashSet<String>,
+    /// Ids being submitted right now, by one flush or another.
+    in_flight: HashSet<String>,
+    /// The cases whose outbox holds a held message, retried every
+    /// [`HELD_RETRY`].
+    held_cases: BTreeSet<String>,
+}
+
+/// What operators should look into, counted since the service started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alarms {
+    /// Deliveries that failed this service's own checks, by rule
+    /// ([`crate::verify`]): each was refused back to its sender and
+    /// terminated.
+    pub refused_deliveries: BTreeMap<String, u64>,
+    /// Outgoing messages JetStream took for a duplicate of a submission this
+    /// service never made; each stays in its outbox until it is stored.
+    pub foreign_duplicates: u64,
+}
+
+/// How often messages held as duplicates of someone else's submission are
+/// submitted again. `HW_SUBMIT` forgets an id after its duplicate window
+/// (20 min); the first submission after that is stored.
+pub const HELD_RETRY: Duration = Duration::from_secs(30);
+
+/// Whether JetStream took a submission.
+enum Submitted {
+    /// Stored now, or by an earlier submission of this service.
+    Stored,
+    /// Taken for a duplicate of a submission this service never made.
+    Held,
+    /// Being submitted by another flush of the same case, which takes it
+    /// out or holds it.
+    Busy,
 }
 
 impl std::fmt::Debug for Ministry {
@@ -293,21 +378,56 @@ pub struct Applied {
 const MAX_ATTEMPTS: usize = 50;
 
 impl Ministry {
-    /// A service for the client's member, opening its case bucket.
+    /// A service for the client's member, opening its case bucket, taking
+    /// envelopes within the default [`AgeLimits`].
     pub async fn start(
         client: MemberClient,
         role: Arc<dyn Role>,
         schemas: Arc<SchemaRegistry>,
     ) -> Result<Arc<Self>, MinistryError> {
+        Self::start_with(client, role, schemas, AgeLimits::default()).await
+    }
+
+    /// As [`Ministry::start`], taking envelopes within `limits`.
+    pub async fn start_with(
+        client: MemberClient,
+        role: Arc<dyn Role>,
+        schemas: Arc<SchemaRegistry>,
+        limits: AgeLimits,
+    ) -> Result<Arc<Self>, MinistryError> {
         let store = CaseStore::open(client.jetstream(), client.member()).await?;
+        let ids = IdKey::of(client.key());
         let ministry = Arc::new(Self {
             client,
             store,
             role,
             schemas,
+            limits,
+            ids,
+            submissions: Mutex::default(),
+            alarms: Mutex::default(),
         });
         ministry.flush_all_outboxes().await?;
         Ok(ministry)
+    }
+
+    /// What operators should look into since the service started.
+    pub fn alarms(&self) -> Alarms {
+        self.alarms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn submissions(&self) -> std::sync::MutexGuard<'_, Submissions> {
+        self.submissions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The version of the published policy in force (0: the policy file).
+    pub fn policy_version(&self) -> u64 {
+        self.client.policy_handle().version()
     }
 
     pub fn member(&self) -> &MemberId {
@@ -318,63 +438,95 @@ impl Ministry {
         &self.store
     }
 
-    /// Consumes deliveries and receipts until `shutdown`.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), MinistryError> {
-        let receipts = {
-            let me = self.clone();
-            let stop = shutdown.clone();
-            tokio::spawn(async move { me.watch_receipts(stop).await })
-        };
-        let me = self.clone();
-        let result = self
-            .client
-            .run_deliveries(shutdown, move |delivery: Delivery| {
-                let me = me.clone();
-                async move {
-                    me.handle_delivery(&delivery.envelope)
-                        .await
-                        .map_err(|e| match e {
-                            MinistryError::Corrupt(_) | MinistryError::Invalid(_) => {
-                                HandlerError::Permanent(e.to_string())
-                            }
-                            _ => HandlerError::Transient(e.to_string()),
-                        })
-                }
-            })
-            .await
-            .map_err(|e| MinistryError::Nats(e.to_string()));
-        let _ = receipts.await;
-        result
-    }
-
-    /// Logs the gateway's rejections of what this member sent.
-    async fn watch_receipts(&self, shutdown: CancellationToken) {
-        let Ok(mut receipts) = self.client.receipts().await else {
-            tracing::warn!(member = %self.member(), "cannot read receipts");
-            return;
-        };
+    /// Submits the messages held as someone else's duplicates again, every
+    /// [`HELD_RETRY`], until `shutdown`: a task of its own, beside the
+    /// delivery loop (`service::start` spawns it).
+    pub async fn retry_held(&self, shutdown: CancellationToken) {
+        let mut every = tokio::time::interval(HELD_RETRY);
+        every.tick().await;
         loop {
-            let next = tokio::select! {
+            tokio::select! {
                 _ = shutdown.cancelled() => return,
-                r = receipts.next(std::time::Duration::from_secs(5)) => r,
-            };
-            if let Ok((_, receipt)) = next
-                && receipt.decision == Decision::Rejected
-            {
-                tracing::warn!(
-                    member = %self.member(),
-                    msg_id = receipt.submission_id.as_deref().unwrap_or("?"),
-                    r#type = receipt.submission_type.as_deref().unwrap_or("?"),
-                    codes = ?receipt.codes(),
-                    "the gateway rejected a message this member sent"
-                );
+                _ = every.tick() => {}
+            }
+            let cases: Vec<String> = self.submissions().held_cases.iter().cloned().collect();
+            for case_ref in cases {
+                if let Err(e) = self.flush_outbox(&case_ref).await {
+                    tracing::warn!(member = %self.member(), case = %case_ref, error = %e, "held messages not submitted; will retry");
+                }
             }
         }
     }
 
-    /// Applies one delivered message to its case.
-    #[tracing::instrument(skip_all, fields(member = %self.member(), msg_id = message.id(), r#type = message.message_type(), case))]
-    pub async fn handle_delivery(&self, message: &Envelope) -> Result<(), MinistryError> {
+    /// Consumes this member's deliveries until `shutdown`, each through
+    /// [`Ministry::handle_delivery`]: what will never succeed is
+    /// terminated, anything else tried again
+    /// (`From<MinistryError> for HandlerError`).
+    pub async fn run_deliveries(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> Result<(), homeward_core::Error> {
+        let me = self.clone();
+        self.client
+            .run_deliveries(shutdown, move |delivery: Delivery| {
+                let me = me.clone();
+                async move {
+                    me.handle_delivery(&delivery)
+                        .await
+                        .map_err(HandlerError::from)
+                }
+            })
+            .await
+    }
+
+    /// Checks one delivery ([`crate::verify`]) and applies it to its case.
+    /// A delivery that fails a check is refused back to its sender and
+    /// counted, changes no case, and comes back as
+    /// [`MinistryError::Refused`], for the delivery to be terminated.
+    #[tracing::instrument(skip_all, fields(member = %self.member(), msg_id = delivery.envelope.id(), r#type = delivery.envelope.message_type(), case))]
+    pub async fn handle_delivery(&self, delivery: &Delivery) -> Result<(), MinistryError> {
+        let message = &delivery.envelope;
+        if let Err(refusal) = check_delivery(
+            &self.client.policy(),
+            &self.schemas,
+            self.member(),
+            message,
+            delivery.stored_at,
+            self.limits,
+        ) {
+            return self.refuse_delivery(message, refusal).await;
+        }
+        self.apply(message).await
+    }
+
+    /// Answers a delivery that failed this service's own checks. A refusal
+    /// or a processing receipt is not answered, so that two services never
+    /// refuse each other's refusals.
+    async fn refuse_delivery(
+        &self,
+        message: &Envelope,
+        refusal: Refusal,
+    ) -> Result<(), MinistryError> {
+        let rule = refusal.rule.clone();
+        tracing::warn!(%rule, sender = %message.sender(), "a delivery failed this service's own checks; refused, no case changed");
+        if !matches!(
+            message.message_type(),
+            types::CASE_REFUSED | types::MESSAGE_PROCESSED
+        ) {
+            self.send_refusal(message, refusal).await?;
+        }
+        *self
+            .alarms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refused_deliveries
+            .entry(rule.clone())
+            .or_default() += 1;
+        Err(MinistryError::Refused(rule))
+    }
+
+    /// Applies one delivered message, which passed the checks, to its case.
+    async fn apply(&self, message: &Envelope) -> Result<(), MinistryError> {
         let case_ref = case_ref_of(message);
         tracing::Span::current().record(
             "case",
@@ -398,7 +550,7 @@ impl Ministry {
             let stored = self.store.get(case_ref).await?;
             let revision = stored.as_ref().map_or(0, |s| s.revision);
             if let Some(s) = &stored
-                && s.case.processed.contains(message.id())
+                && s.case.processed.contains(&MessageKey::of(message))
             {
                 // Already applied; finish sending whatever it caused.
                 return self.flush_outbox(case_ref).await;
@@ -437,7 +589,7 @@ impl Ministry {
                     None => return self.send_refusal(message, refusal).await,
                 },
             };
-            next.processed.insert(message.id().to_owned());
+            next.processed.insert(MessageKey::of(message));
             next.events.push(Event {
                 time: ctx.now_str(),
                 what,
@@ -445,8 +597,7 @@ impl Ministry {
                 party: Some(message.sender().to_string()),
             });
             let pending = self.sign_all(&ctx, case_ref, &outgoing, Some(message))?;
-            next.outbox.extend(pending);
-            match self.store.put(&next, revision).await? {
+            match self.store_with_outbox(&mut next, pending, revision).await? {
                 Write::Stored(_) => return self.flush_outbox(case_ref).await,
                 Write::Conflict => continue,
             }
@@ -474,7 +625,11 @@ impl Ministry {
             Some(message),
         )?;
         for p in &pending {
-            self.submit(p).await?;
+            // Sent again when the delivery comes again: a duplicate is the
+            // first one.
+            if self.submit_envelope(p).await?.duplicate {
+                tracing::info!(msg_id = %p.id, "a refusal was already submitted");
+            }
         }
         Ok(())
     }
@@ -513,8 +668,7 @@ impl Ministry {
                 .iter()
                 .map(|p| json!({"id": p.id, "type": p.message_type}))
                 .collect();
-            next.outbox.extend(pending);
-            match self.store.put(&next, revision).await? {
+            match self.store_with_outbox(&mut next, pending, revision).await? {
                 Write::Stored(rev) => {
                     self.flush_outbox(case_ref).await?;
                     return Ok(Applied {
@@ -563,8 +717,7 @@ impl Ministry {
                 message_id: None,
                 party: None,
             });
-            case.outbox.extend(pending);
-            match self.store.put(&case, 0).await? {
+            match self.store_with_outbox(&mut case, pending, 0).await? {
                 Write::Stored(rev) => {
                     self.flush_outbox(&case_ref).await?;
                     applied.push(Applied {
@@ -621,9 +774,7 @@ impl Ministry {
                 b = b.subject(case_ref);
             }
             if let Some(cause) = cause {
-                b = b
-                    .causationid(cause.id())
-                    .id(derived_id(cause.id(), self.member(), i));
+                b = b.causationid(cause.id()).id(self.ids.derive(cause, i));
                 if let Some(tp) = cause.traceparent() {
                     b = b.traceparent(tp);
                 }
@@ -636,46 +787,152 @@ impl Ministry {
                 id: envelope.id().to_owned(),
                 message_type: o.message_type.clone(),
                 envelope: envelope.to_value(),
+                held: false,
             });
         }
         Ok(out)
     }
 
-    async fn submit(&self, pending: &Pending) -> Result<(), MinistryError> {
+    /// Writes `case` with `pending` added to its outbox, if nobody wrote it
+    /// since `revision`. The new messages count as never submitted
+    /// (`fresh`) from before the write, so that no flush running meanwhile
+    /// can take a duplicate answer to them for its own.
+    async fn store_with_outbox(
+        &self,
+        case: &mut Case,
+        pending: Vec<Pending>,
+        revision: u64,
+    ) -> Result<Write, MinistryError> {
+        let ids: Vec<String> = pending.iter().map(|p| p.id.clone()).collect();
+        case.outbox.extend(pending);
+        self.submissions().fresh.extend(ids.iter().cloned());
+        let written = self.store.put(case, revision).await;
+        if !matches!(written, Ok(Write::Stored(_))) {
+            let mut submissions = self.submissions();
+            for id in &ids {
+                submissions.fresh.remove(id);
+            }
+        }
+        written
+    }
+
+    async fn submit_envelope(
+        &self,
+        pending: &Pending,
+    ) -> Result<async_nats::jetstream::publish::PublishAck, MinistryError> {
         let bytes = serde_json::to_vec(&pending.envelope)
             .map_err(|e| MinistryError::Corrupt(e.to_string()))?;
         self.client
             .submit_bytes(&pending.id, bytes)
             .await
-            .map_err(MinistryError::nats)?;
-        tracing::info!(msg_id = %pending.id, r#type = %pending.message_type, "submitted");
-        Ok(())
+            .map_err(MinistryError::nats)
     }
 
-    /// Submits a case's outbox and empties it.
+    /// Submits one outbox message, telling a duplicate of this service's
+    /// own earlier submission from a duplicate of someone else's.
+    async fn submit(&self, case_ref: &str, pending: &Pending) -> Result<Submitted, MinistryError> {
+        // Never submitted before this call: a duplicate answer can only be
+        // someone else's. Once tried, it may have been stored even if the
+        // answer was lost.
+        let first = {
+            let mut submissions = self.submissions();
+            if !submissions.in_flight.insert(pending.id.clone()) {
+                return Ok(Submitted::Busy);
+            }
+            submissions.fresh.remove(&pending.id)
+        };
+        let sent = self.submit_envelope(pending).await;
+        // Judged under the same lock that ends the flight, so that no other
+        // flush takes a duplicate answer for this service's own meanwhile.
+        let mut submissions = self.submissions();
+        submissions.in_flight.remove(&pending.id);
+        let ack = sent?;
+        if !ack.duplicate {
+            submissions.held.remove(&pending.id);
+            tracing::info!(msg_id = %pending.id, r#type = %pending.message_type, "submitted");
+            return Ok(Submitted::Stored);
+        }
+        let known = pending.held || submissions.held.contains(&pending.id);
+        if !first && !known {
+            tracing::debug!(msg_id = %pending.id, "a resend was a duplicate of this service's own submission");
+            return Ok(Submitted::Stored);
+        }
+        if !known {
+            submissions.held.insert(pending.id.clone());
+            drop(submissions);
+            self.alarms
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .foreign_duplicates += 1;
+            tracing::error!(
+                member = %self.member(),
+                case = %case_ref,
+                msg_id = %pending.id,
+                r#type = %pending.message_type,
+                sequence = ack.sequence,
+                "JetStream took an outgoing message for a duplicate of a submission this service never made; it stays in the outbox"
+            );
+        }
+        Ok(Submitted::Held)
+    }
+
+    /// Submits a case's outbox and takes out what JetStream stored; a
+    /// message held as someone else's duplicate stays, marked `held`, and
+    /// one another flush is submitting stays for that flush.
     async fn flush_outbox(&self, case_ref: &str) -> Result<(), MinistryError> {
         for _ in 0..MAX_ATTEMPTS {
             let Some(stored) = self.store.get(case_ref).await? else {
                 return Ok(());
             };
             if stored.case.outbox.is_empty() {
+                self.submissions().held_cases.remove(case_ref);
                 return Ok(());
             }
+            let mut held = BTreeSet::new();
+            let mut busy = BTreeSet::new();
             for p in &stored.case.outbox {
-                self.submit(p).await?;
+                match self.submit(case_ref, p).await? {
+                    Submitted::Stored => {}
+                    Submitted::Held => {
+                        held.insert(p.id.clone());
+                    }
+                    Submitted::Busy => {
+                        busy.insert(p.id.clone());
+                    }
+                }
             }
-            let mut next = stored.case;
+            let mut next = stored.case.clone();
             let now = format_time(OffsetDateTime::now_utc());
-            for p in std::mem::take(&mut next.outbox) {
-                next.events.push(Event {
-                    time: now.clone(),
-                    what: format!("sent:{}", p.message_type),
-                    message_id: Some(p.id),
-                    party: None,
-                });
+            for mut p in std::mem::take(&mut next.outbox) {
+                if held.contains(&p.id) {
+                    p.held = true;
+                    next.outbox.push(p);
+                } else if busy.contains(&p.id) {
+                    next.outbox.push(p);
+                } else {
+                    next.events.push(Event {
+                        time: now.clone(),
+                        what: format!("sent:{}", p.message_type),
+                        message_id: Some(p.id),
+                        party: None,
+                    });
+                }
             }
-            match self.store.put(&next, stored.revision).await? {
-                Write::Stored(_) => return Ok(()),
+            let written = if next == stored.case {
+                Write::Stored(stored.revision)
+            } else {
+                self.store.put(&next, stored.revision).await?
+            };
+            match written {
+                Write::Stored(_) => {
+                    let mut submissions = self.submissions();
+                    if held.is_empty() {
+                        submissions.held_cases.remove(case_ref);
+                    } else {
+                        submissions.held_cases.insert(case_ref.to_owned());
+                    }
+                    return Ok(());
+                }
                 Write::Conflict => continue,
             }
         }
@@ -729,15 +986,47 @@ fn refusal_data(message: &Envelope, refusal: &Refusal, case_ref: Option<&str>) -
     data
 }
 
-/// A ULID derived from the causing message's id, this member and an index:
-/// the same inputs give the same id, so a retried transition is deduplicated.
-pub fn derived_id(cause: &str, member: &MemberId, index: usize) -> String {
-    let time_ms = ulid::Ulid::from_string(cause).map_or(0, |u| u.timestamp_ms());
-    let digest = Sha256::digest(format!("{cause}/{member}/{index}").as_bytes());
-    let mut random = [0u8; 16];
-    random[6..].copy_from_slice(&digest[..10]);
-    let random = u128::from_be_bytes(random);
-    ulid::Ulid::from_parts(time_ms, random).to_string()
+/// The secret a member derives the ids of caused messages with.
+///
+/// It is the HMAC-SHA256 key `SHA-256("homeward derived ids" || seed)`, the
+/// seed being the member's signing seed (its nkeys text): so no key
+/// material needs distributing, only the member can compute its ids, and
+/// the domain string keeps this use of the seed apart from signing. A new
+/// signing key gives new ids; a transition already written keeps the ids
+/// its outbox holds.
+#[derive(Clone)]
+pub struct IdKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdKey(…)")
+    }
+}
+
+impl IdKey {
+    /// The id key of the member whose signing key `key` is.
+    pub fn of(key: &SigningKey) -> Self {
+        let secret = Sha256::new()
+            .chain_update(b"homeward derived ids")
+            .chain_update(key.seed().as_bytes())
+            .finalize();
+        Self(Hmac::new_from_slice(&secret).expect("HMAC takes a key of any length"))
+    }
+
+    /// The id of the `index`th message `cause` makes this member send: a
+    /// ULID with the cause's time and 80 bits of HMAC over the cause's
+    /// sender and id and the index. The same inputs give the same id, so a
+    /// retried transition is deduplicated; without the key nobody can
+    /// compute it, so nobody can take it first.
+    pub fn derive(&self, cause: &Envelope, index: usize) -> String {
+        let time_ms = ulid::Ulid::from_string(cause.id()).map_or(0, |u| u.timestamp_ms());
+        let mut mac = self.0.clone();
+        mac.update(format!("{}/{}/{index}", cause.sender(), cause.id()).as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut random = [0u8; 16];
+        random[6..].copy_from_slice(&tag[..10]);
+        ulid::Ulid::from_parts(time_ms, u128::from_be_bytes(random)).to_string()
+    }
 }
 
 #[cfg(test)]
@@ -781,6 +1070,40 @@ mod tests {
                    "refusedType": types::HANDOVER_COMPLETED, "rule": "no_case_reference", "reason": "the message names no case"}),
         );
         assert_eq!(case_ref_of(&about_nothing), Ok(None));
+    }
+
+    #[test]
+    fn derived_ids_take_the_members_secret_and_the_causes_sender() {
+        let cause = message(
+            "aanes.camps",
+            types::CAMP_RESIDENT_LOCATED,
+            crate::test_support::located("KZ"),
+        );
+        let key = SigningKey::generate();
+        let ids = IdKey::of(&key);
+        let id = ids.derive(&cause, 0);
+        // A retry derives the same id, a valid ULID at the cause's time.
+        let again = SigningKey::from_seed(&key.seed()).expect("the same key");
+        assert_eq!(IdKey::of(&again).derive(&cause, 0), id);
+        let ulid = ulid::Ulid::from_string(&id).expect("a ULID");
+        let cause_ulid = ulid::Ulid::from_string(cause.id()).expect("a ULID");
+        assert_eq!(ulid.timestamp_ms(), cause_ulid.timestamp_ms());
+        assert_ne!(ids.derive(&cause, 1), id);
+        // Another member, or whoever lacks the secret, gets another id.
+        assert_ne!(IdKey::of(&SigningKey::generate()).derive(&cause, 0), id);
+        // Another sender's message with the same id is another cause.
+        let same_id = EnvelopeBuilder::new(
+            types::CAMP_RESIDENT_LOCATED,
+            cause.dataschema(),
+            cause.data().clone(),
+        )
+        .id(cause.id())
+        .time(NOW)
+        .subject(CASE)
+        .sign(&member("iq.justice"), &SigningKey::generate())
+        .expect("signs");
+        assert_ne!(ids.derive(&same_id, 0), id);
+        assert!(!format!("{ids:?}").contains(&key.seed()[2..10]));
     }
 
     #[test]

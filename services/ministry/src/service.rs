@@ -3,13 +3,16 @@
 //!
 //! One process can run one role for several members (`kz.mfa`, `uz.mfa`):
 //! each member has its own key, its own NATS identity, its own cases and its
-//! own HTTP address.
+//! own HTTP address and API token.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use homeward_core::client::{self, Connection, MemberClient};
+use homeward_core::published::{self, PolicyHandle};
+use homeward_core::receipt::Decision;
 use homeward_core::settings::NatsSettings;
 use homeward_core::{MemberId, Policy, SchemaRegistry, SigningKey};
 use serde::Deserialize;
@@ -17,6 +20,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::{Access, ApiToken};
+use crate::health::{Health, LoopHealth, LoopState};
 use crate::runtime::{Ministry, Role};
 
 /// A ministry service's settings: `HOMEWARD_`-prefixed environment variables
@@ -27,8 +32,12 @@ pub struct ServiceSettings {
     #[serde(default)]
     pub nats: NatsSettings,
     /// The policy, to check that deliveries are signed by keys it lists.
+    pub policy: PathBuf,
+    /// The policy authority's public key (`U…`): the service then applies
+    /// every newer policy it signs and publishes, while running
+    /// ([`homeward_core::published`]), on top of the policy file.
     #[serde(default)]
-    pub policy: Option<PathBuf>,
+    pub policy_authority: Option<String>,
     /// The members this process runs.
     #[serde(rename = "member")]
     pub members: Vec<MemberSettings>,
@@ -44,6 +53,16 @@ pub struct MemberSettings {
     /// Where its HTTP API listens.
     #[serde(default = "default_http")]
     pub http: SocketAddr,
+    /// The file holding the API's bearer token (one line, at least 32
+    /// characters), readable only by this service and the member's own
+    /// systems. Required: the service does not start without it.
+    pub api_token_file: PathBuf,
+    /// Further `Host` values the API answers to, as `name:port` (e.g. the
+    /// name a reverse proxy uses). On loopback it answers to
+    /// `127.0.0.1:PORT` and `localhost:PORT` without them; listening on
+    /// every address (`0.0.0.0`) needs them.
+    #[serde(default)]
+    pub api_hosts: Vec<String>,
     /// The member's NATS user seed file, if the server asks for one.
     #[serde(default)]
     pub nats_nkey_file: Option<PathBuf>,
@@ -59,23 +78,45 @@ pub struct Running {
     pub ministry: Arc<Ministry>,
     /// Where the HTTP API listens.
     pub http: SocketAddr,
+    /// The state of its delivery and receipt loops, as `/health` reports it.
+    pub health: Health,
 }
 
-/// Starts one member's service: deliveries and the HTTP API, until `shutdown`.
+/// Starts one member's service: the delivery loop, the receipt loop, the
+/// retry of held messages ([`Ministry::retry_held`]) and the HTTP API open
+/// to `access`, until `shutdown`. Returns once both loops
+/// have started or failed (see [`Running::health`]).
 pub async fn start(
     client: MemberClient,
     role: Arc<dyn Role>,
     schemas: Arc<SchemaRegistry>,
     listener: TcpListener,
+    access: Access,
     shutdown: CancellationToken,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<Running> {
-    let ministry = Ministry::start(client, role, schemas).await?;
+    let ministry = Ministry::start(client.clone(), role, schemas).await?;
     let http = listener.local_addr()?;
-    let runner = ministry.clone();
+    let health = Health::default();
+    tasks.spawn(delivery_loop(
+        client.clone(),
+        ministry.clone(),
+        health.delivery.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(receipt_loop(
+        client,
+        health.receipts.clone(),
+        shutdown.clone(),
+    ));
+    let held = ministry.clone();
     let stop = shutdown.clone();
-    tasks.spawn(async move { Ok(runner.run(stop).await?) });
-    let app = crate::api::router(ministry.clone());
+    tasks.spawn(async move {
+        held.retry_held(stop).await;
+        Ok(())
+    });
+    health.started().await;
+    let app = crate::api::router(ministry.clone(), health.clone(), access);
     let stop = shutdown.clone();
     tasks.spawn(async move {
         axum::serve(listener, app)
@@ -84,25 +125,129 @@ pub async fn start(
         Ok(())
     });
     tracing::info!(member = %ministry.member(), %http, "service running");
-    Ok(Running { ministry, http })
+    Ok(Running {
+        ministry,
+        http,
+        health,
+    })
+}
+
+/// The delivery loop ([`Ministry::run_deliveries`]) until `shutdown`,
+/// reporting its state to `state`.
+///
+/// It runs as its own task, apart from the receipt loop, so that its end is
+/// seen when it happens: the consumer's stream ends when the consumer is
+/// deleted, and that is a failure, not a shutdown. It ends with an error
+/// then, which the process logs at once.
+async fn delivery_loop(
+    client: MemberClient,
+    ministry: Arc<Ministry>,
+    state: LoopHealth,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let member = client.member().clone();
+    if let Err(e) = client.delivery_consumer().await {
+        return failed(&state, &member, "delivery", e.to_string());
+    }
+    state.set(LoopState::Running);
+    let result = ministry.run_deliveries(shutdown.clone()).await;
+    match result {
+        Err(e) => failed(&state, &member, "delivery", e.to_string()),
+        Ok(()) if shutdown.is_cancelled() => {
+            state.set(LoopState::Stopped);
+            Ok(())
+        }
+        Ok(()) => {
+            // Say why, if the server can: most often the consumer is gone.
+            let why = match client.delivery_consumer().await {
+                Err(e) => format!("its stream ended before shutdown: {e}"),
+                Ok(_) => "its stream ended before shutdown".to_owned(),
+            };
+            failed(&state, &member, "delivery", why)
+        }
+    }
+}
+
+/// The receipt loop: logs the gateway's rejections of what this member
+/// sent, until `shutdown`, reporting its state to `state`. An error reading
+/// (the connection down a moment) is retried; a consumer that is gone is a
+/// failure.
+async fn receipt_loop(
+    client: MemberClient,
+    state: LoopHealth,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let member = client.member().clone();
+    let mut receipts = match client.receipts().await {
+        Ok(r) => r,
+        Err(e) => return failed(&state, &member, "receipt", e.to_string()),
+    };
+    state.set(LoopState::Running);
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => {
+                state.set(LoopState::Stopped);
+                return Ok(());
+            }
+            r = receipts.next(Duration::from_secs(5)) => r,
+        };
+        match next {
+            Ok((_, receipt)) => {
+                if receipt.decision == Decision::Rejected {
+                    tracing::warn!(
+                        %member,
+                        msg_id = receipt.submission_id.as_deref().unwrap_or("?"),
+                        r#type = receipt.submission_type.as_deref().unwrap_or("?"),
+                        codes = ?receipt.codes(),
+                        "the gateway rejected a message this member sent"
+                    );
+                }
+            }
+            Err(homeward_core::Error::Timeout(_)) => {}
+            Err(e) => {
+                if let Err(gone @ homeward_core::Error::NotProvisioned(_)) = client.receipts().await
+                {
+                    return failed(&state, &member, "receipt", gone.to_string());
+                }
+                tracing::warn!(%member, error = %e, "reading receipts failed; trying again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Records that a loop failed, logs it, and ends its task with the reason.
+fn failed(state: &LoopHealth, member: &MemberId, name: &str, reason: String) -> anyhow::Result<()> {
+    tracing::error!(%member, %reason, "the {name} loop failed; /health answers 503");
+    state.fail(reason.clone());
+    anyhow::bail!("{member}: the {name} loop failed: {reason}")
 }
 
 /// Runs every member of `settings` with the role `role_for` gives it, until
-/// `shutdown`; then waits for every task to finish.
+/// `shutdown`; then waits for every task to finish. A member whose API
+/// token file is missing or unusable, or whose loops fail at start, stops
+/// it from starting.
 pub async fn run(
     settings: ServiceSettings,
     role_for: impl Fn(&MemberId) -> anyhow::Result<Arc<dyn Role>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let schemas = Arc::new(SchemaRegistry::embedded()?);
-    let policy = match &settings.policy {
-        Some(p) => Some(Arc::new(Policy::load(p, &schemas)?)),
-        None => None,
-    };
+    let policy = PolicyHandle::new(Arc::new(Policy::load(&settings.policy, &schemas)?));
+    let authority = settings
+        .policy_authority
+        .as_deref()
+        .map(homeward_core::PublicKey::parse)
+        .transpose()?;
+    let mut following = false;
     let mut tasks = JoinSet::new();
     for m in &settings.members {
         let member = MemberId::parse(&m.id)?;
         let key = SigningKey::from_file(&m.key_file)?;
+        let token = ApiToken::from_file(&m.api_token_file)?;
         let nkey_seed = match &m.nats_nkey_file {
             Some(path) => Some(homeward_core::keys::read_nats_seed(path)?),
             None => settings
@@ -117,17 +262,43 @@ pub async fn run(
             tls_ca: settings.nats.tls_ca.clone(),
         };
         let nats = client::connect(&connection, Some(&member), member.as_str()).await?;
+        // One follower of the published policy for every member of this
+        // process: they share the policy in force.
+        if let Some(authority) = &authority
+            && !following
+        {
+            let follower = published::follow(
+                nats.clone(),
+                policy.clone(),
+                authority.clone(),
+                schemas.clone(),
+                shutdown.clone(),
+            )
+            .await?;
+            tasks.spawn(async move {
+                follower
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the policy follower: {e}"))
+            });
+            following = true;
+        }
         let client = MemberClient::new(nats, member.clone(), key, policy.clone());
         let listener = TcpListener::bind(m.http).await?;
+        let access = Access::new(&token, listener.local_addr()?, &m.api_hosts)?;
         let running = start(
             client,
             role_for(&member)?,
             schemas.clone(),
             listener,
+            access,
             shutdown.clone(),
             &mut tasks,
         )
         .await?;
+        if let Some(failure) = running.health.failure() {
+            shutdown.cancel();
+            anyhow::bail!("{member}: {failure}");
+        }
         println!("{member} listening on http://{}", running.http);
     }
     while let Some(result) = tasks.join_next().await {
@@ -182,18 +353,32 @@ mod tests {
         assert_eq!(settings.members.len(), 1);
         assert_eq!(settings.members[0].id, "kz.mfa");
         assert_eq!(settings.members[0].http.port(), 8081);
+        assert_eq!(
+            settings.members[0].api_token_file,
+            std::path::Path::new("/etc/homeward/keys/kz.mfa.api-token")
+        );
         let dir = std::env::temp_dir().join(format!("hw-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let bad = dir.join("bad.toml");
         std::fs::write(
             &bad,
-            "[[member]]\nid = \"kz.mfa\"\nkey_file = \"k\"\nhttp_port = 1\n",
+            "policy = \"p\"\n[[member]]\nid = \"kz.mfa\"\nkey_file = \"k\"\napi_token_file = \"t\"\nhttp_port = 1\n",
         )
         .expect("write");
         let err =
             homeward_core::settings::load::<ServiceSettings>(Some(&bad), "HOMEWARD_TEST_UNSET")
                 .expect_err("typo refused");
         assert!(err.to_string().contains("http_port"), "{err}");
+        // A member without a token file does not start.
+        std::fs::write(
+            &bad,
+            "policy = \"p\"\n[[member]]\nid = \"kz.mfa\"\nkey_file = \"k\"\n",
+        )
+        .expect("write");
+        let err =
+            homeward_core::settings::load::<ServiceSettings>(Some(&bad), "HOMEWARD_TEST_UNSET")
+                .expect_err("no token file refused");
+        assert!(err.to_string().contains("api_token_file"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

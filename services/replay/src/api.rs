@@ -8,14 +8,9 @@ pub use homeward_ministry::api_client::{ApiClient as Api, STEP_TIMEOUT};
 
 use crate::world::World;
 
-/// A client of every service of a [`World`].
+/// A client of every service of a [`World`], with each one's token.
 pub fn of_world(world: &World) -> anyhow::Result<Api> {
-    Api::new(
-        world
-            .apis
-            .iter()
-            .map(|(m, addr)| (m.to_string(), format!("http://{addr}"))),
-    )
+    Api::new(world.endpoints()?)
 }
 
 /// Whether a case's stage is `stage`.

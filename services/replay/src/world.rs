@@ -1,14 +1,20 @@
 //! Every ministry service of the policy, running as tasks on a local
-//! deployment, each with its HTTP API on a free loopback port.
+//! deployment, each with its HTTP API on a free loopback port and its own
+//! random API token, written to `<keys dir>/<member>.api-token` as an
+//! official's own systems would read it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use homeward_core::MemberId;
 use homeward_core::policy::Role as PolicyRole;
 use homeward_foreign_affairs::report::Report;
 use homeward_ministry::Role;
+use homeward_ministry::api::{Access, ApiToken};
+use homeward_ministry::api_client::Endpoint;
+use homeward_ministry::health::Health;
 use homeward_ministry::service;
 use homeward_testkit::local::{GatewayTask, Local};
 use tokio::net::TcpListener;
@@ -21,6 +27,9 @@ pub struct World {
     /// Each member's HTTP API.
     pub apis: BTreeMap<MemberId, SocketAddr>,
     services: BTreeMap<MemberId, Arc<homeward_ministry::Ministry>>,
+    /// Each member's API token and the file it was written to.
+    tokens: BTreeMap<MemberId, (ApiToken, PathBuf)>,
+    health: BTreeMap<MemberId, Health>,
     /// The foreign ministries, whose services keep each state's report.
     foreign_ministries: Vec<MemberId>,
     stop: CancellationToken,
@@ -50,6 +59,8 @@ impl World {
         let mut tasks = JoinSet::new();
         let mut apis = BTreeMap::new();
         let mut services = BTreeMap::new();
+        let mut tokens = BTreeMap::new();
+        let mut health = BTreeMap::new();
         let mut foreign_ministries = Vec::new();
         for member in local.policy.members() {
             let Some(role) = role_for(member.role) else {
@@ -57,24 +68,36 @@ impl World {
             };
             let client = local.member(member.id.as_str()).await?;
             let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+            let token_file = local.keys_dir().join(format!("{}.api-token", member.id));
+            let token = write_random_token(&token_file)?;
+            let access = Access::new(&token, listener.local_addr()?, &[])?;
             let running = service::start(
                 client,
                 role,
                 local.schemas.clone(),
                 listener,
+                access,
                 stop.clone(),
                 &mut tasks,
             )
             .await?;
+            if let Some(failure) = running.health.failure() {
+                stop.cancel();
+                anyhow::bail!("{}: {failure}", member.id);
+            }
             if member.role == PolicyRole::Mfa {
                 foreign_ministries.push(member.id.clone());
             }
             apis.insert(member.id.clone(), running.http);
             services.insert(member.id.clone(), running.ministry);
+            tokens.insert(member.id.clone(), (token, token_file));
+            health.insert(member.id.clone(), running.health);
         }
         Ok(Self {
             apis,
             services,
+            tokens,
+            health,
             foreign_ministries,
             stop,
             tasks,
@@ -90,6 +113,42 @@ impl World {
             .get(&id)
             .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))?;
         Ok(format!("http://{addr}"))
+    }
+
+    /// A member's API endpoint: its base URL and its token.
+    pub fn endpoint(&self, member: &str) -> anyhow::Result<Endpoint> {
+        let id = MemberId::parse(member)?;
+        let (token, _) = self
+            .tokens
+            .get(&id)
+            .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))?;
+        Ok(Endpoint::new(&self.api(member)?, token.clone()))
+    }
+
+    /// Every member's API endpoint.
+    pub fn endpoints(&self) -> anyhow::Result<Vec<(String, Endpoint)>> {
+        self.apis
+            .keys()
+            .map(|m| Ok((m.to_string(), self.endpoint(m.as_str())?)))
+            .collect()
+    }
+
+    /// The file holding a member's API token (for `--api-token-file`).
+    pub fn api_token_file(&self, member: &str) -> anyhow::Result<&Path> {
+        let id = MemberId::parse(member)?;
+        self.tokens
+            .get(&id)
+            .map(|(_, file)| file.as_path())
+            .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))
+    }
+
+    /// The state of a member's delivery and receipt loops.
+    pub fn health(&self, member: &str) -> anyhow::Result<Health> {
+        let id = MemberId::parse(member)?;
+        self.health
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))
     }
 
     /// A member's running service.
@@ -112,15 +171,43 @@ impl World {
         Ok(Report::merge(reports))
     }
 
-    /// Stops every service and the gateway, and waits for them.
+    /// Stops every service and the gateway, and waits for all of them;
+    /// then reports the first task that failed (a loop that failed before,
+    /// say).
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.stop.cancel();
+        let mut first_failure = None;
         while let Some(r) = self.tasks.join_next().await {
-            r??;
+            let failure = match r {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e,
+                Err(e) => e.into(),
+            };
+            first_failure.get_or_insert(failure);
         }
         if let Some(g) = self.gateway.take() {
             g.stop().await?;
         }
-        Ok(())
+        first_failure.map_or(Ok(()), Err)
     }
+}
+
+/// A random token of 64 hex characters (256 bits from the OS), written to
+/// `path` readable by its owner only.
+fn write_random_token(path: &Path) -> anyhow::Result<ApiToken> {
+    use rand::RngCore;
+    use std::fmt::Write as _;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let mut text = String::with_capacity(64);
+    for b in bytes {
+        let _ = write!(text, "{b:02x}");
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, format!("{text}\n").as_bytes())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    ApiToken::new(text).map_err(|p| anyhow::anyhow!("a generated token {p}"))
 }

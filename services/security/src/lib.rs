@@ -8,16 +8,19 @@
 //! detained, charged and under investigation carry a proceedings
 //! reference).
 //!
+//! Only the camp authority that located a family hands it over or locates
+//! it again; another's is refused (`not_the_camp_authority`).
+//!
 //! Rule codes, of refused messages: `unknown_case`, `not_our_citizens`,
-//! `person_not_in_case`; of refused actions: `verification_not_requested`,
-//! `screening_before_arrival`.
+//! `not_the_camp_authority`, `person_not_in_case`; of refused actions:
+//! `verification_not_requested`, `screening_before_arrival`.
 
 use homeward_core::Envelope;
 use homeward_core::message_types as types;
 use homeward_ministry::read::{array_at, required_enum, str_at};
 use homeward_ministry::{
     ActionError, Case, Ctx, Outgoing, Refusal, Role, ScreeningOutcome, Stage, Transition,
-    VerificationOutcome, mark_persons, open_case,
+    VerificationOutcome, mark_persons, open_case, require_camp_authority, require_case,
 };
 use serde_json::{Value, json};
 
@@ -40,6 +43,9 @@ impl Security {
                 "the family's claimed nationality is not this state's",
             ));
         }
+        if let Some(existing) = &case {
+            require_camp_authority(existing, m)?;
+        }
         let mut case = open_case(case, m, Stage::Located);
         case.record_located(m.data(), &ctx.today());
         case.camp_authority = Some(m.sender().to_string());
@@ -61,7 +67,9 @@ impl Security {
     }
 
     fn handed_over(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
-        let mut case = mark_persons(case, m, "/persons", |p| p.handed_over = true)?;
+        let case = require_case(case, m)?;
+        require_camp_authority(&case, m)?;
+        let mut case = mark_persons(Some(case), m, "/persons", |p| p.handed_over = true)?;
         case.stage = Stage::HandedOver;
         Ok(Some(Transition::quiet(case)))
     }

@@ -117,6 +117,33 @@ fn not_our_citizens() {
 }
 
 #[test]
+fn not_the_camp_authority() {
+    // Iraq's justice ministry, another camp authority, hands over a family
+    // al-Hol holds, or locates it again to take the case over.
+    let case = requested_case();
+    refused(
+        SERVICE.on_message(
+            Some(case.clone()),
+            &message("iq.justice", types::HANDOVER_COMPLETED, handed_over(&ALL)),
+        ),
+        "not_the_camp_authority",
+    );
+    refused(
+        SERVICE.on_message(
+            Some(case.clone()),
+            &message("iq.justice", types::CAMP_RESIDENT_LOCATED, located("KZ")),
+        ),
+        "not_the_camp_authority",
+    );
+    assert_eq!(case.camp_authority.as_deref(), Some(CAMPS));
+    let handed = applied(SERVICE.on_message(
+        Some(case),
+        &message(CAMPS, types::HANDOVER_COMPLETED, handed_over(&ALL)),
+    ));
+    assert_eq!(handed.case.stage, Stage::HandedOver);
+}
+
+#[test]
 fn person_not_in_case() {
     let refusal = refused(
         SERVICE.on_message(

@@ -132,3 +132,24 @@ fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(not(unix))]
     std::fs::write(path, text)
 }
+
+/// The policy authority's development key in `dir`, made if missing: its
+/// seed in `policy-authority.nk`, its public key in
+/// [`homeward_core::published::AUTHORITY_FILE`].
+pub fn policy_authority(dir: &Path) -> Result<SigningKey, Error> {
+    let io = |path: &Path, e: std::io::Error| Error::Io {
+        path: path.to_owned(),
+        source: e,
+    };
+    let seed = dir.join("policy-authority.nk");
+    let key = if seed.exists() {
+        SigningKey::from_file(&seed)?
+    } else {
+        let key = SigningKey::generate();
+        write_secret(&seed, &key.seed()).map_err(|e| io(&seed, e))?;
+        key
+    };
+    let public = dir.join(homeward_core::published::AUTHORITY_FILE);
+    std::fs::write(&public, format!("{}\n", key.public().as_str())).map_err(|e| io(&public, e))?;
+    Ok(key)
+}

@@ -33,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 use homeward_gateway::{Gateway, GatewayConfig, GatewayError};
 
+use homeward_core::published::{self, PolicyHandle};
+
 use crate::devkeys;
 use crate::natsd::{NatsServer, ServerOptions};
 
@@ -95,6 +97,14 @@ pub struct Local {
     /// NATS user seeds by identity (member id or `admin`).
     nats_seeds: BTreeMap<String, String>,
     keys_dir: PathBuf,
+    /// The policy file's text, published with the development keyring.
+    policy_text: String,
+    /// The policy authority: it signs every published policy version.
+    authority: SigningKey,
+    /// The policy every member client of this deployment applies: the
+    /// newest the authority published, kept up to date while it runs.
+    following: PolicyHandle,
+    _follower: Option<tokio_util::sync::DropGuard>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -142,22 +152,114 @@ impl Local {
             natsauth::server_config(&policy, &nats_keys)?
         );
         let server = NatsServer::start(server_options)?;
-        let local = Self {
+        let policy_for_members = policy.clone();
+        let policy_text = std::fs::read_to_string(&policy_path).map_err(|e| Error::Io {
+            path: policy_path.clone(),
+            source: e,
+        })?;
+        let authority = devkeys::policy_authority(&keys_dir)?;
+        let mut local = Self {
             server,
             schemas,
             policy,
             keys,
             nats_seeds,
             keys_dir,
+            policy_text,
+            authority,
+            following: PolicyHandle::new(policy_for_members),
+            _follower: None,
             _temp: temp,
         };
         let admin = local.client("homeward-provisioning").await?;
         streams::provision(&admin, &local.policy, 1).await?;
+        local.publish_policy(1, &local.keyring_text()?).await?;
+        // One follower for every member client: it reads as the operator,
+        // whose account receives the published policy like any other.
+        let operator = MemberId::parse("homeward.operator")?;
+        let nats = client::connect(
+            &local.connection_as(operator.as_str())?,
+            Some(&operator),
+            "policy-follower",
+        )
+        .await?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        published::follow(
+            nats,
+            local.following.clone(),
+            local.authority.public().clone(),
+            local.schemas.clone(),
+            stop.clone(),
+        )
+        .await?;
+        local._follower = Some(stop.drop_guard());
         Ok(local)
     }
 
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// The development keyring the deployment's policy uses.
+    pub fn keyring_text(&self) -> Result<String, Error> {
+        let path = self.keys_dir.join(keys::KEYRING_FILE);
+        std::fs::read_to_string(&path).map_err(|e| Error::Io { path, source: e })
+    }
+
+    /// The deployment's keyring with every key of `member` valid only until
+    /// `until`: what the authority publishes to revoke them.
+    pub fn keyring_revoking(
+        &self,
+        member: &str,
+        until: time::OffsetDateTime,
+    ) -> Result<String, Error> {
+        let bad = |e: String| Error::Key(format!("the development keyring: {e}"));
+        let mut ring: toml::Table =
+            toml::from_str(&self.keyring_text()?).map_err(|e| bad(e.to_string()))?;
+        let keys = ring
+            .get_mut("key")
+            .and_then(toml::Value::as_array_mut)
+            .ok_or_else(|| bad("no keys".into()))?;
+        let mut found = false;
+        for key in keys.iter_mut().filter_map(toml::Value::as_table_mut) {
+            if key.get("member").and_then(toml::Value::as_str) == Some(member) {
+                let until = homeward_core::envelope::format_time(until);
+                key.insert("valid_until".into(), until.into());
+                found = true;
+            }
+        }
+        if !found {
+            return Err(bad(format!("{member} has no key")));
+        }
+        toml::to_string(&ring).map_err(|e| bad(e.to_string()))
+    }
+
+    /// The policy the deployment's member clients apply now, with its
+    /// version: the newest the authority published.
+    pub fn policy_handle(&self) -> &PolicyHandle {
+        &self.following
+    }
+
+    /// The policy authority's public key: what every process trusts to sign
+    /// the published policy.
+    pub fn policy_authority(&self) -> &homeward_core::PublicKey {
+        self.authority.public()
+    }
+
+    /// Publishes the deployment's policy with `keyring` as `version`,
+    /// signed by its policy authority, as the administrator would.
+    pub async fn publish_policy(&self, version: u64, keyring: &str) -> Result<(), Error> {
+        let signed = homeward_core::published::PublishedPolicy::sign(
+            version,
+            &self.policy_text,
+            vec![homeward_core::published::Keyring {
+                name: keys::KEYRING_FILE.to_owned(),
+                text: keyring.to_owned(),
+            }],
+            &self.authority,
+        )?;
+        let admin = self.client("homeward-policy").await?;
+        homeward_core::published::publish(&admin, &signed).await
     }
 
     /// The development CA the server's certificate is checked against;
@@ -220,7 +322,7 @@ impl Local {
         let id = MemberId::parse(member)?;
         let key = self.key(member)?;
         let nats = client::connect(&self.connection_as(member)?, Some(&id), member).await?;
-        Ok(MemberClient::new(nats, id, key, Some(self.policy.clone())))
+        Ok(MemberClient::new(nats, id, key, self.following.clone()))
     }
 
     /// The configuration a gateway of this deployment runs with.
@@ -229,6 +331,7 @@ impl Local {
         let key = self.key(member.as_str())?;
         let mut config = GatewayConfig::new(member, key);
         config.instance = instance.to_owned();
+        config.policy_authority = Some(self.policy_authority().clone());
         Ok(config)
     }
 

@@ -9,13 +9,14 @@ use std::process::{Command, Output};
 
 /// The settings a user's environment could hold: every test clears them, so
 /// that only its own arguments count.
-const ENV: [&str; 6] = [
+const ENV: [&str; 7] = [
     "HOMEWARD_POLICY",
     "HOMEWARD_NATS_URL",
     "HOMEWARD_NATS_NKEY",
     "HOMEWARD_NATS_TLS_CA",
     "HOMEWARD_OPERATOR",
     "HOMEWARD_MEMBER",
+    "HOMEWARD_API_TOKEN_FILE",
 ];
 
 pub fn homeward(args: &[&str]) -> Output {

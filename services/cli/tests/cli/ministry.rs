@@ -1,4 +1,5 @@
-//! A census imported into a camp registry through the CLI, then the report.
+//! A census imported into a camp registry through the CLI, then the report,
+//! each with its service's API token.
 
 use homeward_replay::api::stage_is;
 use homeward_replay::world::World;
@@ -23,22 +24,41 @@ async fn census_import_opens_cases_and_report_counts_them() {
     let people: usize = families.iter().map(|f| f.members().len()).sum();
     std::fs::write(&csv, homeward_census::write(&families)).expect("write");
     let camp = world.api("aanes.camps").expect("api");
-    let out = homeward_async(&[
-        "census",
-        "import",
-        csv.to_str().expect("path"),
-        "--camp-registry",
-        &camp,
-        "--registered-on",
-        "2019-05-01",
-    ])
-    .await;
+    let camp_token = world.api_token_file("aanes.camps").expect("token");
+    // Another member's token is not the camp registry's: refused, nothing
+    // opened.
+    let other_token = world.api_token_file("uz.mfa").expect("token");
+    let import = |token: &std::path::Path| {
+        let args = [
+            "census".to_owned(),
+            "import".to_owned(),
+            csv.display().to_string(),
+            "--camp-registry".to_owned(),
+            camp.clone(),
+            "--api-token-file".to_owned(),
+            token.display().to_string(),
+            "--registered-on".to_owned(),
+            "2019-05-01".to_owned(),
+        ];
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            homeward_async(&args).await
+        }
+    };
+    let out = import(other_token).await;
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("401"), "{t}");
+    let api = homeward_replay::api::of_world(&world).expect("api");
+    let cases = api.cases("aanes.camps").await.expect("cases");
+    assert_eq!(cases, serde_json::json!([]), "nothing was opened");
+
+    let out = import(camp_token).await;
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("12 new cases opened"), "{t}");
     assert!(t.contains("12/12 families sent"), "{t}");
 
-    let api = homeward_replay::api::of_world(&world).expect("api");
     for f in &families {
         api.wait_case(
             "uz.mfa",
@@ -51,8 +71,18 @@ async fn census_import_opens_cases_and_report_counts_them() {
     }
     // The report is Uzbekistan's foreign ministry's, of its own cases,
     // from its own service: no NATS credentials.
+    // The token from the environment, as an official's shell would hold it.
     let mfa = world.api("uz.mfa").expect("api");
-    let out = homeward_async(&["report", "--format", "json", "--api", &mfa]).await;
+    let mut report = tokio::process::Command::new(env!("CARGO_BIN_EXE_homeward"));
+    for var in crate::ENV {
+        report.env_remove(var);
+    }
+    let out = report
+        .env("HOMEWARD_API_TOKEN_FILE", other_token)
+        .args(["report", "--format", "json", "--api", &mfa])
+        .output()
+        .await
+        .expect("homeward runs");
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");

@@ -433,3 +433,63 @@ async fn a_sender_reads_its_own_rejected_submissions_and_no_one_elses() {
     );
     gateway.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_receipt_no_gateway_made_is_not_taken() {
+    use homeward_core::envelope::{EnvelopeBuilder, format_time};
+    use homeward_core::receipt::{RECEIPT_TYPE, Receipt};
+    let local = deployment().await;
+    let kz = local.member("kz.mfa").await.expect("member");
+    let mut receipts = kz.receipts().await.expect("receipts");
+    let schema = local
+        .schemas
+        .latest_schema_id(RECEIPT_TYPE)
+        .expect("receipt schema");
+    let forged = Receipt {
+        submission_id: Some("01JFORGEDFORGEDFORGEDFORGE".into()),
+        submission_sequence: "1".into(),
+        submission_sha256: None,
+        submission_type: Some("repatriation.requested".into()),
+        decision: Decision::Accepted,
+        recipients: vec!["aanes.camps".into()],
+        reasons: Vec::new(),
+        received_at: format_time(time::OffsetDateTime::now_utc()),
+        decided_at: None,
+    };
+    let data = serde_json::to_value(&forged).expect("json");
+    // Signed by a member, and by a key the policy does not list for the
+    // gateway: both well-formed receipts, neither the gateway's.
+    let by_member = EnvelopeBuilder::new(RECEIPT_TYPE, &schema, data.clone())
+        .sign(kz.member(), kz.key())
+        .expect("signs");
+    let by_stranger = EnvelopeBuilder::new(RECEIPT_TYPE, &schema, data)
+        .sign(
+            &MemberId::parse("homeward.gateway").expect("id"),
+            &homeward_core::SigningKey::generate(),
+        )
+        .expect("signs");
+    let admin = admin(&local).await;
+    for forged in [&by_member, &by_stranger] {
+        admin
+            .publish("hw.receipt.kz.mfa", forged.to_bytes().into())
+            .await
+            .expect("publishes")
+            .await
+            .expect("stored");
+    }
+    let gateway = local
+        .spawn_gateway(local.gateway_config("gw-receipts").expect("config"))
+        .await
+        .expect("gateway");
+    let envelope = kz
+        .sign(crate::support::builder(&crate::support::example(
+            "identity.verification.requested",
+            "kazakh-family.json",
+        )))
+        .expect("signs");
+    kz.submit(&envelope).await.expect("submitted");
+    let (receipt_envelope, receipt) = receipts.next(WAIT).await.expect("a receipt");
+    assert_eq!(receipt_envelope.sender().as_str(), "homeward.gateway");
+    assert_eq!(receipt.submission_id.as_deref(), Some(envelope.id()));
+    gateway.stop().await.expect("stops");
+}

@@ -16,6 +16,7 @@
 //! - `hostile`: the hostile corpus (`tests/hostile/`), each case refused
 //!   with its own code, nothing of it delivered.
 //! - `encryption`: names written through the gateway cannot be read in the store.
+//! - `revocation`: a key revoked by a published policy while everything runs.
 //! - `rotation`: a signing-key rotation loses no message; the old key then fails.
 
 mod support;
@@ -28,6 +29,7 @@ mod isolation;
 mod permissions;
 mod rejections;
 mod restart;
+mod revocation;
 mod rotation;
 mod routing;
 mod scale;

@@ -703,7 +703,7 @@ async fn members_exchange_messages_end_to_end_under_the_generated_config() {
             watched.client.clone(),
             MemberId::parse(id).expect("member"),
             local.key(id).expect("key"),
-            Some(local.policy.clone()),
+            local.policy.clone(),
         )
     };
     let mut camps_conn = connect_as(&local, "aanes.camps").await;

@@ -230,3 +230,35 @@ async fn a_batch_appended_again_after_a_crash_adds_no_record_and_keeps_the_chain
     );
     assert_eq!((by(142), by(143)), (Some("gw-c"), Some("gw-d")));
 }
+
+/// The time window is measured against when the server stored a
+/// submission, not against the gateway's clock when it gets to it: a gateway
+/// down for longer than the window does not turn valid queued submissions
+/// into `stale`.
+#[tokio::test]
+async fn submissions_queued_while_no_gateway_runs_for_longer_than_the_window_are_not_stale() {
+    let local = Local::start(LocalOptions::default())
+        .await
+        .expect("local deployment starts");
+    let window = Duration::from_secs(1);
+    let mfa = local.member("kz.mfa").await.expect("member");
+    let mut receipts = mfa.receipts().await.expect("receipts");
+    let envelope = crate::support::processed(&local);
+    mfa.submit(&envelope).await.expect("queued");
+    // No gateway runs for longer than the window: the premise of the test,
+    // not a wait for something to happen.
+    tokio::time::sleep(window * 2).await;
+    let mut config = local.gateway_config("gw-late").expect("config");
+    config.time_window = window;
+    let gateway = local.spawn_gateway(config).await.expect("gateway");
+    let (_, receipt) = receipts
+        .wait_for(envelope.id(), crate::support::WAIT)
+        .await
+        .expect("decided");
+    assert_eq!(
+        receipt.decision,
+        homeward_core::receipt::Decision::Accepted,
+        "{receipt:?}"
+    );
+    gateway.stop().await.expect("stops");
+}

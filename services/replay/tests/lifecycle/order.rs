@@ -181,13 +181,14 @@ async fn a_redelivered_message_changes_nothing() {
         .expect("case open");
     let mfa = world.service("kz.mfa").expect("service");
     let stored = mfa.store().get(case).await.expect("read").expect("case");
-    let located_id = stored
+    let located = stored
         .case
         .processed
         .iter()
         .next()
         .cloned()
         .expect("the located message was processed");
+    assert_eq!(located.sender, "aanes.camps");
 
     // Fetch the located message exactly as delivered and hand it over again.
     let js = async_nats::jetstream::new(local.client("test").await.expect("client"));
@@ -199,8 +200,13 @@ async fn a_redelivered_message_changes_nothing() {
         .get_last_raw_message_by_subject("hw.deliver.kz.mfa.camp.resident.located")
         .await
         .expect("the delivery");
-    let delivered = homeward_core::Envelope::parse(&raw.payload).expect("parses");
-    assert_eq!(delivered.id(), located_id);
+    let delivered = homeward_core::client::Delivery {
+        envelope: homeward_core::Envelope::parse(&raw.payload).expect("parses"),
+        sequence: raw.sequence,
+        attempt: 2,
+        stored_at: raw.time,
+    };
+    assert_eq!(delivered.envelope.id(), located.id);
     let submitted_before = js
         .get_stream(homeward_core::subjects::SUBMIT_STREAM)
         .await

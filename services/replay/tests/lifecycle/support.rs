@@ -94,3 +94,116 @@ pub async fn read_all_until(
     }
     out
 }
+
+/// One member's service alone on a deployment, beside a gateway, with its
+/// delivery loop and the retry of held messages as tasks: for tests that
+/// set the service's own limits, or watch one service closely.
+pub struct Lone {
+    pub ministry: std::sync::Arc<homeward_ministry::Ministry>,
+    stop: tokio_util::sync::CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+    gateway: homeward_testkit::local::GatewayTask,
+}
+
+impl Lone {
+    pub async fn start(
+        local: &Local,
+        member: &str,
+        role: std::sync::Arc<dyn homeward_ministry::Role>,
+        limits: homeward_ministry::verify::AgeLimits,
+    ) -> Self {
+        let gateway = local
+            .spawn_gateway(local.gateway_config("gw-lone").expect("config"))
+            .await
+            .expect("gateway");
+        let client = local.member(member).await.expect("member");
+        let ministry =
+            homeward_ministry::Ministry::start_with(client, role, local.schemas.clone(), limits)
+                .await
+                .expect("service starts");
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let (deliveries, until) = (ministry.clone(), stop.clone());
+        tasks.spawn(async move {
+            deliveries
+                .run_deliveries(until)
+                .await
+                .expect("the delivery loop runs until stopped");
+        });
+        let (held, until) = (ministry.clone(), stop.clone());
+        tasks.spawn(async move { held.retry_held(until).await });
+        Self {
+            ministry,
+            stop,
+            tasks,
+            gateway,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        while let Some(r) = self.tasks.join_next().await {
+            r.expect("a task of the service panicked");
+        }
+        self.gateway.stop().await.expect("the gateway stops");
+    }
+}
+
+/// Signs `data` of `message_type` as `sender` with its development key, at
+/// `time`, about the case `data.caseRef` names.
+pub fn signed_as(
+    local: &Local,
+    sender: &str,
+    message_type: &str,
+    data: serde_json::Value,
+    time: time::OffsetDateTime,
+) -> homeward_core::Envelope {
+    let mut builder = homeward_core::EnvelopeBuilder::new(
+        message_type,
+        &homeward_core::schema::message_schema_id(message_type, 1),
+        data.clone(),
+    )
+    .time(time);
+    if let Some(case) = data["caseRef"].as_str() {
+        builder = builder.subject(case);
+    }
+    builder
+        .sign(
+            &homeward_core::MemberId::parse(sender).expect("member"),
+            &local.key(sender).expect("key"),
+        )
+        .expect("signs")
+}
+
+/// Places `envelope` on `member`'s delivery subject as the administrator
+/// would, or a gateway that decided wrongly: past every check of the
+/// gateway's.
+pub async fn deliver_directly(local: &Local, member: &str, envelope: &homeward_core::Envelope) {
+    let js = async_nats::jetstream::new(local.client("admin").await.expect("admin"));
+    let subject = homeward_core::subjects::deliver(
+        &homeward_core::MemberId::parse(member).expect("member"),
+        envelope.message_type(),
+    );
+    js.publish(subject, envelope.to_bytes().into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored");
+}
+
+/// The case of the published example of a located family.
+pub const EXAMPLE_CASE: &str = "HOL-P5-000123";
+
+/// The data of the published example of a located family: Kazakh, in
+/// al-Hol, case [`EXAMPLE_CASE`].
+pub fn example_located() -> serde_json::Value {
+    let (_, text) = homeward_core::schema::embedded_examples(
+        homeward_core::message_types::CAMP_RESIDENT_LOCATED,
+    )
+    .into_iter()
+    .find(|(name, _)| name.contains("kazakh-family-al-hol"))
+    .expect("the example");
+    let example: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(example["data"]["caseRef"], EXAMPLE_CASE);
+    example["data"].clone()
+}
