@@ -158,13 +158,14 @@ async fn deliveries_a_gateway_should_not_have_made_are_refused_back_and_change_n
         .await
         .expect("the consumer");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut poll = tokio::time::interval(Duration::from_millis(100));
     loop {
+        poll.tick().await;
         let info = consumer.clone().info().await.expect("info").clone();
         if info.num_ack_pending == 0 && info.num_pending == 0 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{info:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let alarms = mfa.ministry.alarms();
     for (_, rule) in &hostile {
