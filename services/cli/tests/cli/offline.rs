@@ -20,6 +20,85 @@ fn validate_accepts_a_valid_example() {
     assert!(text(&out).contains("1 passed, 0 failed"));
 }
 
+/// Every invalid example of the contract, as an integrator would feed it:
+/// the wrapper `{description, failsAt, envelope}` is recognised, and each
+/// passes because its envelope fails exactly where it says.
+#[test]
+fn validate_reads_labelled_examples_and_checks_where_they_fail() {
+    let schemas = crate::repo().join("schemas");
+    let mut files = Vec::new();
+    for dir in ["envelope/examples/v1/invalid"]
+        .into_iter()
+        .map(|d| schemas.join(d))
+        .chain(
+            std::fs::read_dir(schemas.join("messages"))
+                .expect("messages")
+                .map(|e| e.expect("entry").path().join("examples/v1/invalid")),
+        )
+    {
+        for file in std::fs::read_dir(&dir).expect("invalid examples") {
+            files.push(file.expect("file").path().display().to_string());
+        }
+    }
+    assert!(files.len() >= 90, "only {} invalid examples", files.len());
+    let mut args = vec!["validate".to_owned()];
+    args.extend(files.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = homeward(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{} passed, 0 failed", files.len())),
+        "{}",
+        text(&out)
+    );
+
+    // The same envelope with a label that points elsewhere fails, saying so.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut wrapper: Value = serde_json::from_str(
+        &std::fs::read_to_string(example(
+            "messages/camp.resident.located/examples/v1/invalid/bad-partial-birth-date.json",
+        ))
+        .expect("read"),
+    )
+    .expect("json");
+    wrapper["failsAt"] = Value::from("/data/claimedNationality");
+    let mislabelled = dir.path().join("mislabelled.json");
+    std::fs::write(&mislabelled, serde_json::to_vec(&wrapper).expect("json")).expect("write");
+    let out = homeward(&["validate", mislabelled.to_str().expect("path")]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "labelled to fail at /data/claimedNationality, but its envelope fails elsewhere"
+        ),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A message on standard input, as `-`.
+#[test]
+fn validate_reads_standard_input() {
+    let bytes = std::fs::read(example(
+        "messages/camp.resident.located/examples/v1/valid/kazakh-family-al-hol.json",
+    ))
+    .expect("read");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .args(["validate", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("homeward runs");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &bytes).expect("written");
+    let out = child.wait_with_output().expect("ends");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("ok    (standard input)"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn validate_names_every_violation_with_its_path_and_fails() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -5,6 +5,7 @@
 mod examples;
 mod jcs;
 mod policy;
+mod published;
 mod signing;
 mod tls;
 
