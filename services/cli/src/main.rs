@@ -3,6 +3,7 @@
 //! Parses flags, starts tracing and hands over to one module per command;
 //! everything of substance lives in the libraries.
 
+mod asyncapi;
 mod audit;
 mod census;
 #[cfg(feature = "dev")]
@@ -56,6 +57,9 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Writes the AsyncAPI 3.0 document of the policy and the schemas:
+    /// subjects, what each role sends and receives, every message type.
+    Asyncapi(asyncapi::AsyncApiArgs),
     /// As the administrator: makes or updates the streams, consumers and
     /// buckets the policy needs. Nobody else may.
     Provision(provision::ProvisionArgs),
@@ -255,6 +259,7 @@ fn main() -> ExitCode {
             Command::Policy {
                 command: PolicyCommand::Publish(args),
             } => policy::publish(args).await,
+            Command::Asyncapi(args) => asyncapi::run(args),
             Command::Provision(args) => provision::run(args).await,
             Command::Send(args) => send::run(args).await,
             Command::Watch(args) => watch::run(args).await,

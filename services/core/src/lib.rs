@@ -5,6 +5,7 @@
 //! must agree on, so that none of them re-invents it:
 //!
 //! # Layout
+//! - [`asyncapi`]: the AsyncAPI 3.0 document, generated from the policy and the schemas.
 //! - [`member`]: member and party ids, checked at the edge.
 //! - [`json`]: strict JSON parsing for hostile bytes (no duplicate keys).
 //! - [`canonical`]: RFC 8785 canonical JSON, the bytes that are signed.
@@ -24,6 +25,7 @@
 //! - [`tls`]: the development CA and server certificate NATS runs TLS with.
 //! - [`settings`], [`telemetry`], [`shutdown`]: config, tracing, stopping.
 
+pub mod asyncapi;
 pub mod audit;
 pub mod canonical;
 pub mod client;

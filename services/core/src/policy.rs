@@ -702,6 +702,10 @@ impl Policy {
         let Some(m) = self.members.get(member) else {
             return BTreeSet::new();
         };
+        // `recipients` never delivers to them, whatever a template gives.
+        if matches!(m.role, Role::Gateway | Role::Operator) {
+            return BTreeSet::new();
+        }
         self.routes
             .values()
             .filter(|r| {
@@ -716,16 +720,20 @@ impl Policy {
 
 /// Whether a template could resolve to `member` (data fields match anything).
 fn template_could_give(template: &RecipientTemplate, member: &MemberId) -> bool {
-    // Build a loose pattern: text must match literally, placeholders match
-    // one lower-case token without dots.
+    // Build a loose pattern: text must match literally, `{sender.party}`
+    // matches one token without dots, and a data field matches any
+    // non-empty text, dots included: `{data.campAuthority}` is a whole
+    // member id.
     fn matches(pieces: &[Piece], rest: &str) -> bool {
         match pieces.split_first() {
             None => rest.is_empty(),
             Some((Piece::Text(t), tail)) => rest
                 .strip_prefix(t.as_str())
                 .is_some_and(|r| matches(tail, r)),
-            Some((_, tail)) => (1..=rest.len()).any(|n| {
-                rest.is_char_boundary(n) && !rest[..n].contains('.') && matches(tail, &rest[n..])
+            Some((piece, tail)) => (1..=rest.len()).any(|n| {
+                rest.is_char_boundary(n)
+                    && (matches!(piece, Piece::Data(_)) || !rest[..n].contains('.'))
+                    && matches(tail, &rest[n..])
             }),
         }
     }
@@ -798,5 +806,33 @@ mod tests {
         assert!(parse_template("{data.}.mfa").is_err());
         assert!(parse_template("{who}.mfa").is_err());
         assert!(parse_template("{data.x.mfa").is_err());
+    }
+
+    #[test]
+    fn a_data_field_can_give_a_whole_member_id() {
+        let template = |t: &str| RecipientTemplate {
+            template: t.to_owned(),
+            role: None,
+            pieces: parse_template(t).expect("parses"),
+        };
+        let camps = MemberId::parse("aanes.camps").expect("id");
+        let kz_mfa = MemberId::parse("kz.mfa").expect("id");
+        assert!(template_could_give(
+            &template("{data.campAuthority}"),
+            &camps
+        ));
+        assert!(template_could_give(
+            &template("{data.claimedNationality}.mfa"),
+            &kz_mfa
+        ));
+        assert!(template_could_give(
+            &template("{sender.party}.mfa"),
+            &kz_mfa
+        ));
+        assert!(!template_could_give(&template("{sender.party}"), &camps));
+        assert!(!template_could_give(
+            &template("{sender.party}.security"),
+            &kz_mfa
+        ));
     }
 }

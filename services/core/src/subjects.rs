@@ -35,6 +35,8 @@ pub mod headers {
     pub const DECISION: &str = "Hw-Decision";
     /// Comma-separated rejection codes.
     pub const CODES: &str = "Hw-Codes";
+    /// A rejection's reasons, as the JSON array of the receipt.
+    pub const REASONS: &str = "Hw-Reasons";
     /// Comma-separated recipients.
     pub const RECIPIENTS: &str = "Hw-Recipients";
     /// The submission's sequence in HW_SUBMIT.

@@ -199,7 +199,7 @@ fn rejection(outcome: &Outcome, rejected: &Rejected) -> Write {
     h.insert(headers::DECISION, "rejected");
     h.insert(headers::CODES, codes.join(",").as_str());
     let reasons = serde_json::to_string(&rejected.reasons).unwrap_or_default();
-    h.insert("Hw-Reasons", reasons.as_str());
+    h.insert(headers::REASONS, reasons.as_str());
     let subject = match &outcome.sender {
         Some(m) => subjects::rejected(m),
         None => subjects::REJECTED_UNKNOWN.to_owned(),

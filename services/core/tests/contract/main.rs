@@ -2,6 +2,7 @@
 //! signatures, policy loading, TLS to the server. One binary, one module per
 //! area.
 
+mod asyncapi;
 mod examples;
 mod jcs;
 mod policy;
