@@ -17,10 +17,11 @@
 
 use homeward_core::Envelope;
 use homeward_core::message_types as types;
+use homeward_ministry::noted;
 use homeward_ministry::read::{array_at, required_enum, str_at};
 use homeward_ministry::{
     ActionError, Case, Ctx, Custody, DocumentKind, Outgoing, Person, Refusal, Role, Stage,
-    Transition, mark_persons, open_case, require_case,
+    Transition, open_case,
 };
 use serde_json::{Value, json};
 
@@ -81,22 +82,6 @@ impl Interior {
         });
         case.camp_authority = str_at(data, "/campAuthority").map(str::to_owned);
         case.stage = Stage::Scheduled;
-        Ok(Some(Transition::quiet(case)))
-    }
-
-    fn screened(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
-        let mut case = require_case(case, m)?;
-        case.record_screening(m.data())?;
-        Ok(Some(Transition::quiet(case)))
-    }
-
-    fn admitted(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
-        let case = mark_persons(case, m, "/persons", |p| p.admitted = true)?;
-        Ok(Some(Transition::quiet(case)))
-    }
-
-    fn discharged(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
-        let case = mark_persons(case, m, "/persons", |p| p.discharged = true)?;
         Ok(Some(Transition::quiet(case)))
     }
 
@@ -254,9 +239,9 @@ impl Role for Interior {
     ) -> Result<Option<Transition>, Refusal> {
         match m.message_type() {
             types::OPERATION_SCHEDULED => Self::scheduled(case, m),
-            types::SECURITY_SCREENING_COMPLETED => Self::screened(case, m),
-            types::REHABILITATION_ADMITTED => Self::admitted(case, m),
-            types::REHABILITATION_DISCHARGED => Self::discharged(case, m),
+            types::SECURITY_SCREENING_COMPLETED => noted::screening(case, m),
+            types::REHABILITATION_ADMITTED => noted::admission(case, m),
+            types::REHABILITATION_DISCHARGED => noted::discharge(case, m),
             _ => Ok(None),
         }
     }

@@ -100,13 +100,7 @@ impl ApiClient {
             .json(body)
             .send()
             .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(
-            status.is_success(),
-            "{member} {action} on {case_ref}: {status}: {text}"
-        );
-        Ok(serde_json::from_str(&text)?)
+        answer(response, || format!("{member} {action} on {case_ref}")).await
     }
 
     /// `POST /commands/{command}` with a CSV body (`text/csv`).
@@ -126,10 +120,7 @@ impl ApiClient {
             .body(body)
             .send()
             .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "{member} {command}: {status}: {text}");
-        Ok(serde_json::from_str(&text)?)
+        answer(response, || format!("{member} {command}")).await
     }
 
     /// `GET /views/{view}`: a view the member's role computes over all
@@ -139,13 +130,7 @@ impl ApiClient {
             .request(reqwest::Method::GET, member, &format!("/views/{view}"))?
             .send()
             .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(
-            status.is_success(),
-            "{member} view {view}: {status}: {text}"
-        );
-        Ok(serde_json::from_str(&text)?)
+        answer(response, || format!("{member} view {view}")).await
     }
 
     /// `GET /cases`: every case of the member, in brief.
@@ -207,4 +192,16 @@ impl ApiClient {
             }
         }
     }
+}
+
+/// A service's JSON answer; an error names what was asked (`what`), the
+/// status and what the service said.
+async fn answer(
+    response: reqwest::Response,
+    what: impl FnOnce() -> String,
+) -> anyhow::Result<Value> {
+    let status = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(status.is_success(), "{}: {status}: {text}", what());
+    Ok(serde_json::from_str(&text)?)
 }

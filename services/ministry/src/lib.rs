@@ -8,6 +8,7 @@
 //! everything else is here.
 //!
 //! # Layout
+//! - [`noted`]: the steps of other roles several roles note the same way.
 //! - [`case`]: the case record every role keeps.
 //! - [`store`]: cases in the member's key-value bucket, optimistic concurrency.
 //! - [`runtime`]: the delivery loop, transitions, the outbox, refusals.
@@ -25,6 +26,7 @@ pub mod api;
 pub mod api_client;
 pub mod case;
 pub mod health;
+pub mod noted;
 pub mod read;
 pub mod runtime;
 pub mod service;

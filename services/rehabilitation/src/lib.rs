@@ -11,6 +11,7 @@
 
 use homeward_core::Envelope;
 use homeward_core::message_types as types;
+use homeward_ministry::noted;
 use homeward_ministry::read::{array_at, enum_at, person_refs, str_at};
 use homeward_ministry::{
     ActionError, Case, Ctx, Custody, Outgoing, Refusal, Role, Stage, Transition, mark_persons,
@@ -52,12 +53,6 @@ impl Rehabilitation {
     fn arrived(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
         let mut case = mark_persons(case, m, "/persons", |p| p.arrived = true)?;
         case.stage = Stage::Arrived;
-        Ok(Some(Transition::quiet(case)))
-    }
-
-    fn screened(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
-        let mut case = require_case(case, m)?;
-        case.record_screening(m.data())?;
         Ok(Some(Transition::quiet(case)))
     }
 
@@ -161,7 +156,7 @@ impl Role for Rehabilitation {
         match m.message_type() {
             types::OPERATION_SCHEDULED => Self::scheduled(case, m),
             types::ARRIVAL_RECORDED => Self::arrived(case, m),
-            types::SECURITY_SCREENING_COMPLETED => Self::screened(case, m),
+            types::SECURITY_SCREENING_COMPLETED => noted::screening(case, m),
             types::CUSTODY_ASSIGNED => Self::custody_assigned(case, m),
             _ => Ok(None),
         }

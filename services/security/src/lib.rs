@@ -17,6 +17,7 @@
 
 use homeward_core::Envelope;
 use homeward_core::message_types as types;
+use homeward_ministry::noted;
 use homeward_ministry::read::{array_at, required_enum, str_at};
 use homeward_ministry::{
     ActionError, Case, Ctx, Outgoing, Refusal, Role, ScreeningOutcome, Stage, Transition,
@@ -71,21 +72,6 @@ impl Security {
         require_camp_authority(&case, m)?;
         let mut case = mark_persons(Some(case), m, "/persons", |p| p.handed_over = true)?;
         case.stage = Stage::HandedOver;
-        Ok(Some(Transition::quiet(case)))
-    }
-
-    fn arrived(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
-        let case = mark_persons(case, m, "/persons", |p| p.arrived = true)?;
-        Ok(Some(Transition::quiet(case)))
-    }
-
-    fn admitted(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
-        let case = mark_persons(case, m, "/persons", |p| p.admitted = true)?;
-        Ok(Some(Transition::quiet(case)))
-    }
-
-    fn discharged(case: Option<Case>, m: &Envelope) -> Result<Option<Transition>, Refusal> {
-        let case = mark_persons(case, m, "/persons", |p| p.discharged = true)?;
         Ok(Some(Transition::quiet(case)))
     }
 
@@ -191,9 +177,9 @@ impl Role for Security {
             types::IDENTITY_VERIFICATION_REQUESTED => Self::verification_requested(case, m),
             types::OPERATION_SCHEDULED => Self::scheduled(case, m),
             types::HANDOVER_COMPLETED => Self::handed_over(case, m),
-            types::ARRIVAL_RECORDED => Self::arrived(case, m),
-            types::REHABILITATION_ADMITTED => Self::admitted(case, m),
-            types::REHABILITATION_DISCHARGED => Self::discharged(case, m),
+            types::ARRIVAL_RECORDED => noted::arrival(case, m),
+            types::REHABILITATION_ADMITTED => noted::admission(case, m),
+            types::REHABILITATION_DISCHARGED => noted::discharge(case, m),
             _ => Ok(None),
         }
     }
