@@ -30,6 +30,7 @@ Ends with `N passed, M failed`; exits 1 if anything failed.
 import copy
 import json
 import pathlib
+import re
 import sys
 
 from jsonschema import Draft202012Validator
@@ -181,12 +182,12 @@ class Checker:
         if isinstance(event, dict):
             if any(k in event for k in SIGNATURE_ATTRIBUTES) and not all(k in event for k in SIGNATURE_ATTRIBUTES):
                 problems.append("signed only halfway: sigkey and sig go together")
-            problems += self.consistency(event, msg_type)
+            problems += self.consistency(event, msg_type, version_of(rel))
         self.report(f"valid   {rel.as_posix()}", problems)
 
-    def consistency(self, event, msg_type):
+    def consistency(self, event, msg_type, version=1):
         problems = []
-        want_schema = BASE + f"messages/{msg_type}/v1.json"
+        want_schema = BASE + f"messages/{msg_type}/v{version}.json"
         if event.get("type") != msg_type:
             problems.append(f"type {event.get('type')!r} is not {msg_type!r}")
         if event.get("dataschema") != want_schema:
@@ -218,7 +219,7 @@ class Checker:
             if not hit:
                 problems.append(f"no error at {fails_at!r}")
         if msg_type and isinstance(event, dict):
-            problems += self.consistency(event, msg_type)
+            problems += self.consistency(event, msg_type, version_of(rel))
         self.report(f"invalid {rel.as_posix()}", problems)
 
     # ---------------------------------------------------------------- run
@@ -248,17 +249,35 @@ class Checker:
             problems = []
             if BASE + f"messages/{msg_type}/v1.json" not in self.schemas:
                 problems.append("no schema v1.json")
-            valid = sorted((folder / "examples" / "v1" / "valid").glob("*.json"))
-            invalid = sorted((folder / "examples" / "v1" / "invalid").glob("*.json"))
-            if len(valid) < 2:
-                problems.append(f"{len(valid)} valid examples, want at least 2")
-            if len(invalid) < 3:
-                problems.append(f"{len(invalid)} invalid examples, want at least 3")
+            published = sorted(int(p.stem[1:]) for p in folder.glob("v*.json") if p.stem[1:].isdigit())
+            with_examples = sorted(
+                int(p.name[1:]) for p in (folder / "examples").glob("v*") if p.is_dir() and p.name[1:].isdigit()
+            )
+            if published != with_examples:
+                problems.append(f"schema versions {published} but examples for versions {with_examples}")
+            checks = []
+            for version in with_examples:
+                valid = sorted((folder / "examples" / f"v{version}" / "valid").glob("*.json"))
+                invalid = sorted((folder / "examples" / f"v{version}" / "invalid").glob("*.json"))
+                if len(valid) < 2:
+                    problems.append(f"v{version}: {len(valid)} valid examples, want at least 2")
+                if len(invalid) < 3:
+                    problems.append(f"v{version}: {len(invalid)} invalid examples, want at least 3")
+                checks.append((valid, invalid))
             self.report(f"type    {msg_type}", problems)
-            for path in valid:
-                self.check_valid(path.relative_to(self.root), json.loads(path.read_text(encoding="utf-8")), msg_type)
-            for path in invalid:
-                self.check_invalid(path.relative_to(self.root), json.loads(path.read_text(encoding="utf-8")), msg_type)
+            for valid, invalid in checks:
+                for path in valid:
+                    self.check_valid(path.relative_to(self.root), json.loads(path.read_text(encoding="utf-8")), msg_type)
+                for path in invalid:
+                    self.check_invalid(path.relative_to(self.root), json.loads(path.read_text(encoding="utf-8")), msg_type)
+
+
+def version_of(rel):
+    """The schema version an example's folder names (`examples/v2/valid/x.json`: 2); 1 outside one."""
+    for part in rel.parts:
+        if re.fullmatch(r"v[0-9]+", part):
+            return int(part[1:])
+    return 1
 
 
 def main():

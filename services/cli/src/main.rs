@@ -124,6 +124,19 @@ enum SchemasCommand {
         #[arg(long)]
         version: Option<u32>,
     },
+    /// Whether a reader of schema A can read every message written in B
+    /// (exit 0), or what it cannot (exit 1). A and B are `TYPE@N`
+    /// (`camp.resident.located@1`), a schema `$id`, or a schema file.
+    Diff {
+        /// The schema the reader reads.
+        a: String,
+        /// The schema the writer writes.
+        b: String,
+        /// Resolve references and `TYPE@N` from this folder laid out like
+        /// `schemas/` instead of the schemas built in.
+        #[arg(long)]
+        schemas: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +263,9 @@ fn main() -> ExitCode {
             Command::Schemas {
                 command: SchemasCommand::Show { r#type, version },
             } => schemas::show(&r#type, version),
+            Command::Schemas {
+                command: SchemasCommand::Diff { a, b, schemas: dir },
+            } => schemas::diff(&a, &b, dir.as_deref()),
             Command::Policy {
                 command: PolicyCommand::Check(args),
             } => policy::check(args),

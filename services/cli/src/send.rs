@@ -66,9 +66,15 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow::anyhow!("{}: no \"data\"", args.file.display()))?;
     let dataschema = match field("dataschema") {
         Some(s) => s.to_owned(),
-        None => schemas
-            .latest_schema_id(kind)
-            .ok_or_else(|| anyhow::anyhow!("no schema is published for type {kind:?}"))?,
+        // Version 1, which every member reads unless the policy says
+        // otherwise; another version is chosen with "dataschema".
+        None => {
+            let v1 = homeward_core::schema::message_schema_id(kind, 1);
+            schemas
+                .document(&v1)
+                .ok_or_else(|| anyhow::anyhow!("no schema is published for type {kind:?}"))?;
+            v1
+        }
     };
     let mut builder = EnvelopeBuilder::new(kind, &dataschema, data);
     if let Some(s) = field("subject") {

@@ -217,10 +217,27 @@ fn check(bytes: &[u8], registry: &SchemaRegistry, policy: Option<&Policy>) -> Ve
                     envelope.message_type()
                 ),
             ));
-        } else if let Some(route) = policy.route(envelope.message_type())
-            && let Err(e) = policy.recipients(route, sender, envelope.data())
-        {
-            problems.push(Problem::whole(format!("no_recipient: {e}")));
+        } else if let Some(route) = policy.route(envelope.message_type()) {
+            match policy.recipients(route, sender, envelope.data()) {
+                Err(e) => problems.push(Problem::whole(format!("no_recipient: {e}"))),
+                Ok(recipients) => {
+                    let version =
+                        homeward_core::schema::parse_message_schema_id(envelope.dataschema())
+                            .map_or(0, |(_, v)| v);
+                    if let Some((recipient, reads)) =
+                        policy.first_not_reading(&recipients, envelope.message_type(), version)
+                    {
+                        problems.push(Problem::at(
+                            "/dataschema",
+                            format!(
+                                "version_not_read: {recipient} reads {} in {}, not v{version}",
+                                envelope.message_type(),
+                                homeward_core::policy::versions_text(reads)
+                            ),
+                        ));
+                    }
+                }
+            }
         }
     }
     problems

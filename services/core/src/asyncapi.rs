@@ -447,7 +447,14 @@ fn rejected_message() -> Value {
     let codes: Vec<&str> = RejectionCode::ALL.iter().map(|c| c.as_str()).collect();
     let code_lines: Vec<String> = RejectionCode::ALL
         .iter()
-        .map(|c| format!("`{}`: {}", c.as_str(), c.sentence()))
+        .map(|c| {
+            let sentence = c.sentence();
+            format!(
+                "`{}`: {}",
+                c.as_str(),
+                sentence.strip_suffix('.').unwrap_or(sentence)
+            )
+        })
         .collect();
     let string = |description: &str| json!({ "type": "string", "description": description });
     json!({

@@ -29,6 +29,7 @@ pub mod asyncapi;
 pub mod audit;
 pub mod canonical;
 pub mod client;
+pub mod compat;
 pub mod console;
 pub mod envelope;
 pub mod json;

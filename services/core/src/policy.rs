@@ -103,7 +103,14 @@ pub struct Member {
     pub name: String,
     pub role: Role,
     pub keys: Vec<MemberKey>,
+    /// The schema versions this member reads, per message type, where the
+    /// policy lists them (sorted, without repeats); every other type it
+    /// reads in version 1 only ([`Policy::reads`]).
+    pub reads: BTreeMap<String, Vec<u32>>,
 }
+
+/// The versions a member reads of a type the policy lists none for.
+const DEFAULT_READS: &[u32] = &[1];
 
 /// Who may send a type: a member or every member of a role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +199,9 @@ struct MemberEntry {
     role: String,
     #[serde(default, rename = "key")]
     keys: Vec<KeyEntry>,
+    /// `{ "camp.resident.located" = [1, 2] }`: the versions read per type.
+    #[serde(default)]
+    reads: BTreeMap<String, Vec<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -465,6 +475,7 @@ impl Policy {
                     name: entry.name.clone(),
                     role,
                     keys,
+                    reads: BTreeMap::new(),
                 },
             );
         }
@@ -576,11 +587,98 @@ impl Policy {
                 problems.add(format!("{at}: a second route for the same type"));
             }
         }
-        problems.finish()?;
-        Ok(Self {
+        let mut policy = Self {
             members,
             routes,
             origin,
+        };
+        policy.check_reads(&file.members, schemas, &mut problems);
+        problems.finish()?;
+        Ok(policy)
+    }
+
+    /// Takes each member's `reads`: every type must be one a route delivers
+    /// to it, every version one `schemas/` publishes.
+    fn check_reads(
+        &mut self,
+        entries: &[MemberEntry],
+        schemas: &SchemaRegistry,
+        problems: &mut Problems,
+    ) {
+        let published = schemas.message_types();
+        for (i, entry) in entries.iter().enumerate() {
+            let Ok(id) = MemberId::parse(&entry.id) else {
+                continue;
+            };
+            if entry.reads.is_empty() || !self.members.contains_key(&id) {
+                continue;
+            }
+            let received = self.types_received_by(&id);
+            let at = format!("member {} ({:?})", i + 1, entry.id);
+            let mut reads = BTreeMap::new();
+            for (kind, versions) in &entry.reads {
+                let Some(available) = published.get(kind) else {
+                    problems.add(format!(
+                        "{at}: reads {kind:?}, for which no schema is published"
+                    ));
+                    continue;
+                };
+                if !received.contains(kind) {
+                    problems.add(format!(
+                        "{at}: reads {kind:?}, which no route delivers to it"
+                    ));
+                    continue;
+                }
+                if versions.is_empty() {
+                    problems.add(format!(
+                        "{at}: reads no version of {kind:?}; leave the type out to read version 1"
+                    ));
+                    continue;
+                }
+                let mut list = versions.clone();
+                list.sort_unstable();
+                list.dedup();
+                let unknown: Vec<String> = list
+                    .iter()
+                    .filter(|v| !available.contains(v))
+                    .map(|v| format!("v{v}"))
+                    .collect();
+                if !unknown.is_empty() {
+                    problems.add(format!(
+                        "{at}: reads {kind:?} in {}, which is not published (published: {})",
+                        unknown.join(", "),
+                        versions_text(available)
+                    ));
+                    continue;
+                }
+                reads.insert(kind.clone(), list);
+            }
+            if let Some(member) = self.members.get_mut(&id) {
+                member.reads = reads;
+            }
+        }
+    }
+
+    /// The schema versions of `message_type` that `member` reads: what the
+    /// policy lists for it, or version 1.
+    pub fn reads(&self, member: &MemberId, message_type: &str) -> &[u32] {
+        self.members
+            .get(member)
+            .and_then(|m| m.reads.get(message_type))
+            .map_or(DEFAULT_READS, Vec::as_slice)
+    }
+
+    /// The first of `recipients` that does not read `message_type` in
+    /// `version`, with the versions it does read.
+    pub fn first_not_reading<'a>(
+        &'a self,
+        recipients: &'a [MemberId],
+        message_type: &str,
+        version: u32,
+    ) -> Option<(&'a MemberId, &'a [u32])> {
+        recipients.iter().find_map(|r| {
+            let reads = self.reads(r, message_type);
+            (!reads.contains(&version)).then_some((r, reads))
         })
     }
 
@@ -784,6 +882,15 @@ fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
         return Err("a \"}\" without \"{\"".into());
     }
     Ok(pieces)
+}
+
+/// `v1, v2`.
+pub fn versions_text(versions: &[u32]) -> String {
+    versions
+        .iter()
+        .map(|v| format!("v{v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -141,4 +141,22 @@ impl Receipt {
     pub fn codes(&self) -> Vec<RejectionCode> {
         self.reasons.iter().map(|r| r.code).collect()
     }
+
+    /// The receipt schema version this receipt is written in: the oldest
+    /// that knows every one of its codes. A published version never
+    /// changes, so a new code needs a new version; writing the old one
+    /// whenever it suffices keeps every receipt a reader of version 1 could
+    /// read before readable to it.
+    pub fn schema_version(&self) -> u32 {
+        self.reasons
+            .iter()
+            .map(|r| r.code.receipt_version())
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// The `dataschema` of this receipt: see [`Receipt::schema_version`].
+    pub fn schema_id(&self) -> String {
+        crate::schema::message_schema_id(RECEIPT_TYPE, self.schema_version())
+    }
 }

@@ -22,6 +22,7 @@ pub enum RejectionCode {
     SchemaViolation,
     NotPermitted,
     NoRecipient,
+    VersionNotRead,
     Stale,
     Duplicate,
     InternalError,
@@ -29,7 +30,7 @@ pub enum RejectionCode {
 
 impl RejectionCode {
     /// Every code, in the order the gateway checks.
-    pub const ALL: [RejectionCode; 14] = [
+    pub const ALL: [RejectionCode; 15] = [
         RejectionCode::TooLarge,
         RejectionCode::MalformedJson,
         RejectionCode::BadEnvelope,
@@ -43,6 +44,7 @@ impl RejectionCode {
         RejectionCode::NotPermitted,
         RejectionCode::Duplicate,
         RejectionCode::NoRecipient,
+        RejectionCode::VersionNotRead,
         RejectionCode::InternalError,
     ];
 
@@ -60,9 +62,19 @@ impl RejectionCode {
             RejectionCode::SchemaViolation => "schema_violation",
             RejectionCode::NotPermitted => "not_permitted",
             RejectionCode::NoRecipient => "no_recipient",
+            RejectionCode::VersionNotRead => "version_not_read",
             RejectionCode::Stale => "stale",
             RejectionCode::Duplicate => "duplicate",
             RejectionCode::InternalError => "internal_error",
+        }
+    }
+
+    /// The first version of the `gateway.receipt` schema whose code enum
+    /// has this code.
+    pub fn receipt_version(self) -> u32 {
+        match self {
+            RejectionCode::VersionNotRead => 2,
+            _ => 1,
         }
     }
 
@@ -94,6 +106,9 @@ impl RejectionCode {
                 "The policy does not let this sender send this message type."
             }
             RejectionCode::NoRecipient => "The route gives no valid recipient for this message.",
+            RejectionCode::VersionNotRead => {
+                "A recipient of this message does not read this version of its schema."
+            }
             RejectionCode::Stale => "The envelope's time is outside the accepted window.",
             RejectionCode::Duplicate => {
                 "An envelope with this id from this sender was already accepted."

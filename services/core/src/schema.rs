@@ -45,6 +45,17 @@ pub fn parse_message_schema_id(id: &str) -> Option<(&str, u32)> {
     Some((kind, version.parse().ok()?))
 }
 
+/// Whether `value` is a valid JSON Schema (draft 2020-12 meta-schema).
+pub fn meta_check(value: &Value) -> Result<(), String> {
+    jsonschema::meta::validate(value).map_err(|e| {
+        format!(
+            "not a valid JSON Schema at {}: {}",
+            e.instance_path(),
+            e.masked()
+        )
+    })
+}
+
 /// Why a message's data could not be checked or did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataCheck {

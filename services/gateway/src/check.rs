@@ -3,7 +3,8 @@
 //! Pure checks, in the order ARCHITECTURE.md's bird's-eye view draws them,
 //! over bytes that may be hostile: size and JSON, the envelope, the sender
 //! against the subject, the key against the policy, the signature, the time
-//! window, the schema, the permission, the route. The replay check needs
+//! window, the schema, the permission, the route, and the version every
+//! recipient reads. The replay check needs
 //! the seen-ids bucket and is done by the caller. Nothing here panics on any
 //! input, and no reason repeats a value from the message (it may be personal
 //! data): reasons name attributes, instance paths and codes.
@@ -11,9 +12,9 @@
 use std::time::Duration;
 
 use homeward_core::envelope::{self, Envelope, ParseError};
-use homeward_core::policy::{KeyStatus, Policy};
+use homeward_core::policy::{self, KeyStatus, Policy};
 use homeward_core::receipt::Reason;
-use homeward_core::schema::{DataCheck, SchemaRegistry};
+use homeward_core::schema::{self, DataCheck, SchemaRegistry};
 use homeward_core::{MemberId, RejectionCode};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -239,10 +240,32 @@ pub fn check(
         ));
     };
     match rules.policy.recipients(route, sender, envelope.data()) {
-        Ok(recipients) if !recipients.is_empty() => Ok(Accepted {
-            envelope,
-            recipients,
-        }),
+        Ok(recipients) if !recipients.is_empty() => {
+            // Every recipient must read the version the sender wrote: a
+            // message goes to all of them or to none.
+            let version =
+                schema::parse_message_schema_id(envelope.dataschema()).map_or(0, |(_, v)| v);
+            if let Some((recipient, reads)) =
+                rules
+                    .policy
+                    .first_not_reading(&recipients, envelope.message_type(), version)
+            {
+                return Err(Rejected::one(
+                    known,
+                    RejectionCode::VersionNotRead,
+                    format!(
+                        "{recipient} reads {} in {}, not v{version}: send a version every recipient reads",
+                        envelope.message_type(),
+                        policy::versions_text(reads)
+                    ),
+                )
+                .with_path("/dataschema"));
+            }
+            Ok(Accepted {
+                envelope,
+                recipients,
+            })
+        }
         Ok(_) => Err(Rejected::one(
             known,
             RejectionCode::NoRecipient,

@@ -36,8 +36,6 @@ pub(crate) struct Shared {
     pub(crate) schemas: Arc<SchemaRegistry>,
     /// The policy in force, which a newer published version replaces.
     pub(crate) policy: PolicyHandle,
-    /// The `dataschema` of receipts.
-    pub(crate) receipt_schema: String,
 }
 
 /// One submission's outcome, before it is written.

@@ -55,7 +55,8 @@ use std::sync::Arc;
 use async_nats::jetstream::{self, consumer::pull, kv};
 use homeward_core::published::{self, PolicyHandle};
 use homeward_core::receipt::RECEIPT_TYPE;
-use homeward_core::{Policy, SchemaRegistry, client, natsauth, streams, subjects};
+use homeward_core::schema::message_schema_id;
+use homeward_core::{Policy, RejectionCode, SchemaRegistry, client, natsauth, streams, subjects};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -87,9 +88,20 @@ impl Gateway {
         schemas: Arc<SchemaRegistry>,
         policy: Arc<Policy>,
     ) -> Result<Self, GatewayError> {
-        let receipt_schema = schemas
-            .latest_schema_id(RECEIPT_TYPE)
-            .ok_or(GatewayError::NoReceiptSchema)?;
+        // Every receipt version a receipt may be written in.
+        for version in 1..=RejectionCode::ALL
+            .iter()
+            .map(|c| c.receipt_version())
+            .max()
+            .unwrap_or(1)
+        {
+            if schemas
+                .document(&message_schema_id(RECEIPT_TYPE, version))
+                .is_none()
+            {
+                return Err(GatewayError::NoReceiptSchema);
+            }
+        }
         let js = client::homeward_jetstream(client.clone());
         let own = jetstream::new(client.clone());
         let mut missing = Vec::new();
@@ -146,7 +158,6 @@ impl Gateway {
                 config,
                 schemas,
                 policy,
-                receipt_schema,
             }),
             js,
             seen,

@@ -131,7 +131,7 @@ impl Shared {
             what: "a receipt",
             source,
         })?;
-        let mut builder = EnvelopeBuilder::new(RECEIPT_TYPE, &self.receipt_schema, data);
+        let mut builder = EnvelopeBuilder::new(RECEIPT_TYPE, &receipt.schema_id(), data);
         if let Some(id) = &known.id {
             builder = builder.causationid(id.clone());
         }

@@ -947,16 +947,24 @@ impl Ministry {
     }
 }
 
-/// The `$id` of the newest schema of an outgoing message's type, once its
-/// data is valid against it; else what is wrong.
+/// The schema version Homeward's services write: the one their code was
+/// written for. Not "the newest": publishing a version 2 of a type must not
+/// switch every sender to it, since a recipient reads only the versions the
+/// policy lists for it, and the gateway refuses the rest (`version_not_read`).
+pub(crate) const WRITTEN_VERSION: u32 = 1;
+
+/// The `$id` of the schema an outgoing message is written in
+/// ([`WRITTEN_VERSION`]), once its data is valid against it; else what is
+/// wrong.
 pub(crate) fn checked_schema(
     schemas: &SchemaRegistry,
     o: &Outgoing,
     case_ref: &str,
 ) -> Result<String, String> {
-    let schema = schemas
-        .latest_schema_id(&o.message_type)
-        .ok_or_else(|| format!("no schema for {}", o.message_type))?;
+    let schema = homeward_core::schema::message_schema_id(&o.message_type, WRITTEN_VERSION);
+    if schemas.document(&schema).is_none() {
+        return Err(format!("no schema for {}", o.message_type));
+    }
     schemas
         .validate_data(&o.message_type, &schema, &o.data)
         .map_err(|e| {

@@ -21,11 +21,13 @@ fn every_unit_of_a_census_is_valid_located_data() -> anyhow::Result<()> {
 }
 
 #[test]
-fn the_schema_id_is_the_published_one() -> anyhow::Result<()> {
+fn the_schema_id_is_a_published_one_every_member_reads() -> anyhow::Result<()> {
     let schemas = SchemaRegistry::embedded()?;
+    assert!(schemas.document(LOCATED_SCHEMA).is_some());
     assert_eq!(
-        schemas.latest_schema_id(LOCATED_TYPE).as_deref(),
-        Some(LOCATED_SCHEMA)
+        homeward_core::schema::parse_message_schema_id(LOCATED_SCHEMA),
+        Some((LOCATED_TYPE, 1)),
+        "version 1: the one a member reads when the policy lists none"
     );
     Ok(())
 }

@@ -33,7 +33,11 @@ fn validate_reads_labelled_examples_and_checks_where_they_fail() {
         .chain(
             std::fs::read_dir(schemas.join("messages"))
                 .expect("messages")
-                .map(|e| e.expect("entry").path().join("examples/v1/invalid")),
+                .flat_map(|e| {
+                    std::fs::read_dir(e.expect("entry").path().join("examples"))
+                        .expect("examples")
+                        .map(|v| v.expect("version").path().join("invalid"))
+                }),
         )
     {
         for file in std::fs::read_dir(&dir).expect("invalid examples") {
@@ -175,6 +179,68 @@ fn schemas_list_and_show() {
     let out = homeward(&["schemas", "show", "no.such.type"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no schema is published for type \"no.such.type\""));
+}
+
+/// `schemas diff A B`: exit 0 when a reader of A reads all of B, else 1
+/// with each reason and its path in B.
+#[test]
+fn schemas_diff_says_whether_a_reader_of_a_reads_b() {
+    let out = homeward(&[
+        "schemas",
+        "diff",
+        "camp.resident.located@1",
+        "camp.resident.located@2",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("cannot read every message written in camp.resident.located v2 (1 reason"),
+        "{t}"
+    );
+    assert!(
+        t.contains("/properties/interviewLanguages: B may send \"interviewLanguages\", which A does not allow"),
+        "{t}"
+    );
+    let out = homeward(&[
+        "schemas",
+        "diff",
+        "camp.resident.located@2",
+        "camp.resident.located@1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("a reader of camp.resident.located v2 reads every message written in camp.resident.located v1"));
+
+    // Files and $ids work too; a draft that loosens a pattern is caught.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut draft: Value = serde_json::from_str(
+        &std::fs::read_to_string(example("messages/case.refused/v1.json")).expect("read"),
+    )
+    .expect("json");
+    draft["$id"] = Value::from("https://schemas.homeward.example/messages/case.refused/v2.json");
+    draft["properties"]["rule"] = serde_json::json!({"type": "string"});
+    let file = dir.path().join("draft.json");
+    std::fs::write(&file, serde_json::to_vec(&draft).expect("json")).expect("write");
+    let out = homeward(&[
+        "schemas",
+        "diff",
+        "https://schemas.homeward.example/messages/case.refused/v1.json",
+        file.to_str().expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("/properties/rule"), "{}", text(&out));
+
+    let out = homeward(&[
+        "schemas",
+        "diff",
+        "camp.resident.located@9",
+        "camp.resident.located@1",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no schema is published as"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// A copy of the demo policy with keys made by `homeward keys generate`.

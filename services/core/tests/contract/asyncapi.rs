@@ -194,9 +194,13 @@ fn each_role_sends_and_receives_what_its_routes_say() {
     assert!(!messages("mfa.submit").contains("repatriation.decided.v1"));
     assert!(messages("camp-authority.deliveries").contains("repatriation.requested.v1"));
     assert!(messages("mfa.deliveries").contains("camp.resident.located.v1"));
+    assert!(messages("mfa.deliveries").contains("camp.resident.located.v2"));
     assert_eq!(
         messages("security.receipts"),
-        BTreeSet::from(["gateway.receipt.v1".to_owned()])
+        BTreeSet::from([
+            "gateway.receipt.v1".to_owned(),
+            "gateway.receipt.v2".to_owned()
+        ])
     );
     assert!(
         doc["operations"].get("gateway.submit").is_none()

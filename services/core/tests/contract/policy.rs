@@ -300,3 +300,53 @@ fn keys_are_valid_only_inside_their_window() {
         KeyStatus::Unknown
     );
 }
+
+#[test]
+fn a_member_reads_version_1_unless_the_policy_lists_its_versions() {
+    let text = MEMBERS.replacen(
+        "role = \"mfa\"\n",
+        "role = \"mfa\"\nreads = { \"camp.resident.located\" = [2, 1, 2] }\n",
+        1,
+    ) + LOCATED;
+    let policy = load(&text).expect("loads");
+    let kz = MemberId::parse("kz.mfa").expect("id");
+    let uz = MemberId::parse("uz.mfa").expect("id");
+    assert_eq!(policy.reads(&kz, "camp.resident.located"), &[1, 2]);
+    assert_eq!(policy.reads(&uz, "camp.resident.located"), &[1]);
+    let both = [kz.clone(), uz.clone()];
+    assert_eq!(
+        policy.first_not_reading(&both, "camp.resident.located", 2),
+        Some((&uz, &[1u32][..]))
+    );
+    assert_eq!(
+        policy.first_not_reading(&both, "camp.resident.located", 1),
+        None
+    );
+}
+
+#[test]
+fn reads_naming_an_unpublished_version_or_a_type_not_received_is_named() {
+    let with = |reads: &str| {
+        MEMBERS.replacen(
+            "role = \"mfa\"\n",
+            &format!("role = \"mfa\"\nreads = {reads}\n"),
+            1,
+        ) + LOCATED
+    };
+    assert_problem(
+        &with("{ \"camp.resident.located\" = [1, 7] }"),
+        "member 1 (\"kz.mfa\"): reads \"camp.resident.located\" in v7, which is not published (published: v1, v2)",
+    );
+    assert_problem(
+        &with("{ \"camp.resident.located\" = [] }"),
+        "reads no version of \"camp.resident.located\"",
+    );
+    assert_problem(
+        &with("{ \"repatriation.requested\" = [1] }"),
+        "reads \"repatriation.requested\", which no route delivers to it",
+    );
+    assert_problem(
+        &with("{ \"no.such.type\" = [1] }"),
+        "reads \"no.such.type\", for which no schema is published",
+    );
+}

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::support::{
-    Tail, audit_record_for, builder, deployment_with, example, header, invalid_example, jetstream,
-    processed, read_all, receipt_for, resign, stream_count, submit_seq,
+    Tail, audit_record_for, builder, deployment_with, example, example_in, header, invalid_example,
+    jetstream, processed, read_all, receipt_for, resign, stream_count, submit_seq,
 };
 
 /// A deployment with one gateway, and the checks every rejection must pass.
@@ -630,6 +630,63 @@ async fn no_recipient() {
         receipt.reasons[0].message.contains("camp-authority"),
         "{receipt:?}"
     );
+    bench.stop().await;
+}
+
+#[tokio::test]
+async fn version_not_read() {
+    let bench = Bench::new().await;
+    let camps = bench.member("aanes.camps").await;
+    // kz.mfa and kz.security read camp.resident.located v2 (the demo
+    // policy lists it for them): a v2 message about a Kazakh family goes.
+    let kazakh = example_in("camp.resident.located", 2, "kazakh-family-al-hol.json");
+    let envelope = resign(&bench.local, &kazakh);
+    assert!(envelope.dataschema().ends_with("/v2.json"));
+    let ack = camps.submit(&envelope).await.expect("submitted");
+    let receipt = receipt_for(&bench.local, &bench.js, camps.member(), ack.sequence).await;
+    assert_eq!(receipt.decision, Decision::Accepted, "{receipt:?}");
+    assert_eq!(receipt.recipients, vec!["kz.mfa", "kz.security"]);
+    assert_eq!(receipt.schema_version(), 1, "an acceptance is a v1 receipt");
+
+    // Uzbekistan's members read only v1: the same message about an Uzbek
+    // family is refused as a whole, before anything is delivered, with the
+    // recipient, what it reads and a receipt in v2 (v1 has no such code).
+    let mut uzbek = kazakh.clone();
+    uzbek["data"]["claimedNationality"] = json!("UZ");
+    let envelope = resign(&bench.local, &uzbek);
+    let receipt = bench
+        .rejects(
+            &camps,
+            envelope.id(),
+            envelope.to_bytes(),
+            RejectionCode::VersionNotRead,
+            Some(envelope.id()),
+        )
+        .await;
+    assert_eq!(receipt.schema_version(), 2);
+    assert_eq!(
+        receipt.reasons[0].instance_path.as_deref(),
+        Some("/dataschema")
+    );
+    assert!(
+        receipt.reasons[0]
+            .message
+            .contains("uz.mfa reads camp.resident.located in v1, not v2"),
+        "{receipt:?}"
+    );
+
+    // Written in v1, it goes.
+    let mut v1 = uzbek.clone();
+    v1["dataschema"] = json!(message_schema_id("camp.resident.located", 1));
+    v1["data"]
+        .as_object_mut()
+        .expect("data")
+        .remove("interviewLanguages");
+    let envelope = resign(&bench.local, &v1);
+    let ack = camps.submit(&envelope).await.expect("submitted");
+    let receipt = receipt_for(&bench.local, &bench.js, camps.member(), ack.sequence).await;
+    assert_eq!(receipt.decision, Decision::Accepted, "{receipt:?}");
+    assert_eq!(receipt.recipients, vec!["uz.mfa", "uz.security"]);
     bench.stop().await;
 }
 

@@ -52,12 +52,17 @@ fn read_json(path: &std::path::Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The example files of a type in `valid` or `invalid`, by file name.
+/// The version 1 example files of a type in `valid` or `invalid`, by file name.
 fn example_files(kind: &str, validity: &str) -> Vec<(String, Value)> {
+    example_files_of(kind, 1, validity)
+}
+
+/// The example files of a type's `version` in `valid` or `invalid`.
+fn example_files_of(kind: &str, version: u32, validity: &str) -> Vec<(String, Value)> {
     let dir = schemas_dir()
         .join("messages")
         .join(kind)
-        .join("examples/v1")
+        .join(format!("examples/v{version}"))
         .join(validity);
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -90,6 +95,15 @@ pub fn example(kind: &str, file: &str) -> Value {
         .into_iter()
         .find(|(name, _)| name == file)
         .unwrap_or_else(|| panic!("no valid example {kind}/{file}"))
+        .1
+}
+
+/// One valid example envelope of a type's `version`, by file name.
+pub fn example_in(kind: &str, version: u32, file: &str) -> Value {
+    example_files_of(kind, version, "valid")
+        .into_iter()
+        .find(|(name, _)| name == file)
+        .unwrap_or_else(|| panic!("no valid example {kind}/v{version}/{file}"))
         .1
 }
 
@@ -292,6 +306,9 @@ pub fn checked_receipt(local: &Local, bytes: &[u8]) -> (Envelope, Receipt) {
         .schemas
         .validate_data(RECEIPT_TYPE, envelope.dataschema(), envelope.data())
         .unwrap_or_else(|e| panic!("the receipt breaks its schema: {e:?}"));
+    // Written in the oldest receipt version that has its codes, so a reader
+    // of version 1 reads every receipt it could before version 2.
+    assert_eq!(envelope.dataschema(), receipt.schema_id(), "{receipt:?}");
     (envelope, receipt)
 }
 
