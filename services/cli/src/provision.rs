@@ -34,7 +34,7 @@ pub async fn run(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
         .filter(|m| natsauth::Kind::of(m.role) == natsauth::Kind::Member)
         .count();
     println!(
-        "provisioned {} streams, the gateways' consumer, and the consumers and case buckets of {members} members ({} replica(s))",
+        "provisioned {} streams, the gateways' consumer, and the consumers, case buckets and event logs of {members} members ({} replica(s))",
         natsauth::STREAMS.len(),
         args.replicas
     );

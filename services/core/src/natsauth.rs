@@ -47,7 +47,9 @@
 //!   `deliver_<t>` on `HW_DELIVER`, `receipt_<t>` on `HW_RECEIPTS` and
 //!   `rejected_<t>` on `HW_REJECTED` (a sender reads its own rejected
 //!   submissions, to see what it sent wrong). In its own account: its case
-//!   bucket `hw_cases_<t>`, without making consumers.
+//!   bucket `hw_cases_<t>`, and its event log `HW_EVENTS_<t>` (appending
+//!   to `hw.events.<m>.>`, reading by direct get), without making
+//!   consumers.
 //! - **Gateway**: pull and ack of the shared `gateway` consumer on
 //!   `HW_SUBMIT`; publishing deliveries, receipts, rejections and audit
 //!   records; looking up the Homeward streams and reading the audit chain's
@@ -224,16 +226,36 @@ fn use_bucket(out: &mut Vec<String>, bucket: &str) {
     out.push(format!("{API}.STREAM.MSG.GET.{stream}"));
 }
 
+/// The subjects that append to and read a member's event log in its own
+/// JetStream, by direct get, without making consumers.
+fn use_event_log(out: &mut Vec<String>, member: &MemberId) {
+    let stream = crate::streams::event_log(member);
+    out.push(crate::streams::event_log_subjects(member));
+    out.push(format!("{API}.STREAM.INFO.{stream}"));
+    out.push(format!("{API}.DIRECT.GET.{stream}"));
+    out.push(format!("{API}.DIRECT.GET.{stream}.>"));
+}
+
 /// The API subjects of an account's own JetStream that the administrator
-/// may use, to make and inspect its bucket: nothing that reads a value.
-fn provisioning_subjects(bucket: &str) -> Vec<String> {
-    let stream = format!("KV_{bucket}");
-    vec![
-        "INFO".to_owned(),
-        format!("STREAM.INFO.{stream}"),
-        format!("STREAM.CREATE.{stream}"),
-        format!("STREAM.UPDATE.{stream}"),
-    ]
+/// may use, to make and inspect its bucket and event log: nothing that
+/// reads a value.
+fn provisioning_subjects(access: &Access) -> Vec<String> {
+    let streams: Vec<String> = access
+        .bucket
+        .iter()
+        .map(|bucket| format!("KV_{bucket}"))
+        .chain(access.event_log.iter().cloned())
+        .collect();
+    if streams.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec!["INFO".to_owned()];
+    for stream in streams {
+        out.push(format!("STREAM.INFO.{stream}"));
+        out.push(format!("STREAM.CREATE.{stream}"));
+        out.push(format!("STREAM.UPDATE.{stream}"));
+    }
+    out
 }
 
 /// The Homeward streams, in [`crate::streams::configs`] order.
@@ -270,6 +292,9 @@ pub struct Access {
     pub grants: Vec<Grant>,
     /// The bucket in the account's own JetStream, if it has one.
     pub bucket: Option<String>,
+    /// The event log in the account's own JetStream, if it has one
+    /// ([`crate::streams::event_log_config`]).
+    pub event_log: Option<String>,
     pub permissions: Permissions,
 }
 
@@ -289,6 +314,7 @@ fn access(kind: Kind, identity: &MemberId, grants: Vec<Grant>, bucket: Option<St
         kind,
         grants,
         bucket,
+        event_log: None,
         permissions: Permissions {
             publish_allow: dedup(publish),
             publish_deny: Vec::new(),
@@ -298,14 +324,20 @@ fn access(kind: Kind, identity: &MemberId, grants: Vec<Grant>, bucket: Option<St
 }
 
 /// A member's account: its own submit subject, its own three durable
-/// consumers, its own case bucket and its own inbox; nothing else.
+/// consumers, its own case bucket and event log, and its own inbox;
+/// nothing else.
 pub fn member_access(member: &MemberId) -> Access {
     let mut grants = vec![Grant::service(subjects::submit(member))];
     use_consumer(&mut grants, DELIVER_STREAM, &delivery_consumer(member));
     use_consumer(&mut grants, RECEIPTS_STREAM, &receipt_consumer(member));
     use_consumer(&mut grants, REJECTED_STREAM, &rejected_consumer(member));
     read_policy(&mut grants);
-    access(Kind::Member, member, grants, Some(case_bucket(member)))
+    let mut access = access(Kind::Member, member, grants, Some(case_bucket(member)));
+    access.event_log = Some(crate::streams::event_log(member));
+    let mut publish = std::mem::take(&mut access.permissions.publish_allow);
+    use_event_log(&mut publish, member);
+    access.permissions.publish_allow = dedup(publish);
+    access
 }
 
 /// A gateway's account: the work queue, everything it writes, the look-ups
@@ -520,8 +552,8 @@ pub fn server_config(policy: &Policy, keys: &NatsKeys) -> Result<String, Error> 
 /// How much of its own JetStream an account may use.
 fn jetstream_limits(kind: Kind) -> &'static str {
     match kind {
-        // One bucket each; no memory storage is used.
-        Kind::Member => "{ max_mem: 1MB, max_file: 1GB, max_streams: 1 }",
+        // A case bucket and an event log; no memory storage is used.
+        Kind::Member => "{ max_mem: 1MB, max_file: 1GB, max_streams: 2 }",
         Kind::Gateway => "{ max_mem: 1MB, max_file: 8GB, max_streams: 1 }",
         Kind::Operator | Kind::Admin => "disabled",
     }
@@ -603,11 +635,8 @@ pub fn render(origin: &str, auth: &Authorization) -> String {
     }
     out.push_str("    ]\n    imports: [\n");
     for account in &auth.accounts {
-        let Some(bucket) = &account.access.bucket else {
-            continue;
-        };
         let prefix = admin_api_prefix(&account.identity);
-        for rest in provisioning_subjects(bucket) {
+        for rest in provisioning_subjects(&account.access) {
             let _ = writeln!(
                 out,
                 "      {{ service: {{ account: \"{}\", subject: \"{API}.{rest}\" }}, to: \"{prefix}.{rest}\" }}",
@@ -633,13 +662,11 @@ pub fn render(origin: &str, auth: &Authorization) -> String {
             Some(&access.permissions),
         );
         out.push_str("    ]\n    exports: [\n");
-        if let Some(bucket) = &access.bucket {
-            for rest in provisioning_subjects(bucket) {
-                let _ = writeln!(
-                    out,
-                    "      {{ service: \"{API}.{rest}\", accounts: [\"{STREAMS_ACCOUNT}\"] }}"
-                );
-            }
+        for rest in provisioning_subjects(access) {
+            let _ = writeln!(
+                out,
+                "      {{ service: \"{API}.{rest}\", accounts: [\"{STREAMS_ACCOUNT}\"] }}"
+            );
         }
         out.push_str("    ]\n    imports: [\n");
         for grant in &access.grants {
@@ -725,6 +752,31 @@ mod tests {
             a.permissions
                 .publish_allow
                 .contains(&"$KV.hw_cases_kz_mfa.>".to_owned())
+        );
+        // And its own event log: appending and reading by direct get.
+        assert_eq!(a.event_log.as_deref(), Some("HW_EVENTS_kz_mfa"));
+        for s in [
+            "hw.events.kz.mfa.>",
+            "$JS.API.STREAM.INFO.HW_EVENTS_kz_mfa",
+            "$JS.API.DIRECT.GET.HW_EVENTS_kz_mfa",
+            "$JS.API.DIRECT.GET.HW_EVENTS_kz_mfa.>",
+        ] {
+            assert!(
+                a.permissions.publish_allow.contains(&s.to_owned()),
+                "{s} missing"
+            );
+        }
+        assert_eq!(
+            provisioning_subjects(&a),
+            [
+                "INFO",
+                "STREAM.INFO.KV_hw_cases_kz_mfa",
+                "STREAM.CREATE.KV_hw_cases_kz_mfa",
+                "STREAM.UPDATE.KV_hw_cases_kz_mfa",
+                "STREAM.INFO.HW_EVENTS_kz_mfa",
+                "STREAM.CREATE.HW_EVENTS_kz_mfa",
+                "STREAM.UPDATE.HW_EVENTS_kz_mfa",
+            ]
         );
     }
 

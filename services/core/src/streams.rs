@@ -22,8 +22,9 @@
 //! Everything is made ahead of time by the administrator with
 //! [`provision`]: the streams, the gateways' consumer, each member's
 //! durable consumers (`deliver_<member>` on `HW_DELIVER`, `receipt_<member>`
-//! on `HW_RECEIPTS`, `rejected_<member>` on `HW_REJECTED`) and its case
-//! bucket (`hw_cases_<member>`, in the member's own account), and the
+//! on `HW_RECEIPTS`, `rejected_<member>` on `HW_REJECTED`), its case
+//! bucket (`hw_cases_<member>`) and its event log (`HW_EVENTS_<member>`,
+//! [`event_log_config`]), both in the member's own account, and the
 //! gateway's seen-ids bucket (`hw_seen`, in the gateway's account). Under
 //! the server configuration that [`crate::natsauth`] generates, nobody else
 //! may create, update or delete a stream or consumer: the gateway and the
@@ -236,6 +237,62 @@ pub fn case_bucket_config(member: &MemberId, replicas: usize) -> kv::Config {
     }
 }
 
+/// A member's event log: the stream, in its own account, that holds the
+/// event feed of its service (`GET /events`, `homeward_ministry::events`).
+pub fn event_log(member: &MemberId) -> String {
+    format!("HW_EVENTS_{}", member.token())
+}
+
+/// The subjects of a member's event log: `hw.events.<member>.>`.
+pub fn event_log_subjects(member: &MemberId) -> String {
+    format!("hw.events.{member}.>")
+}
+
+/// A member's event log: references only, a few hundred bytes an event,
+/// kept without an age limit (it is the projection of the cases'
+/// timelines, which are kept as long as the cases), read by direct get
+/// from a position, and never changed by deleting a message.
+pub fn event_log_config(member: &MemberId, replicas: usize) -> stream::Config {
+    stream::Config {
+        name: event_log(member),
+        subjects: vec![event_log_subjects(member)],
+        description: Some(format!(
+            "Events of {member}'s service: references only, for its own systems"
+        )),
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        allow_direct: true,
+        deny_delete: true,
+        deny_purge: true,
+        max_message_size: 16 * 1024,
+        duplicate_window: Duration::from_secs(3600),
+        ..Default::default()
+    }
+}
+
+/// Makes a stream in an identity's own account, through the
+/// administrator's import of that account's provisioning subjects; an
+/// existing stream is left as it is.
+async fn ensure_own_stream(
+    admin: &async_nats::Client,
+    owner: &MemberId,
+    config: stream::Config,
+) -> Result<(), Error> {
+    let js = jetstream::with_prefix(admin.clone(), &natsauth::admin_api_prefix(owner));
+    let name = config.name.clone();
+    if js.get_stream(&name).await.is_ok() {
+        return Ok(());
+    }
+    match js.create_stream(config).await {
+        Ok(_) => Ok(()),
+        // Another administrator may have made it meanwhile.
+        Err(_) if js.get_stream(&name).await.is_ok() => Ok(()),
+        Err(e) => Err(Error::Nats(format!(
+            "provisioning stream {name} of {owner}: {e}"
+        ))),
+    }
+}
+
 /// Makes a bucket in an identity's own account, through the
 /// administrator's import of that account's provisioning subjects; an
 /// existing bucket is left as it is.
@@ -260,8 +317,8 @@ async fn ensure_bucket(
 }
 
 /// Everything Homeward needs on the server, made or brought up to date:
-/// the streams, the gateways' consumer, every member's durable consumers
-/// and case bucket, and every gateway's seen-ids bucket. This is the
+/// the streams, the gateways' consumer, every member's durable consumers,
+/// case bucket and event log, and every gateway's seen-ids bucket. This is the
 /// administrator's act (`homeward provision`): `admin` must be connected as
 /// the administrator, in the streams' account, under the authorization
 /// [`natsauth`] generates. No other identity may create, update or delete a
@@ -323,6 +380,7 @@ pub async fn provision(
                 .map_err(|e| Error::Nats(format!("provisioning consumer {name} of {id}: {e}")))?;
         }
         ensure_bucket(admin, id, case_bucket_config(id, replicas)).await?;
+        ensure_own_stream(admin, id, event_log_config(id, replicas)).await?;
     }
     Ok(())
 }

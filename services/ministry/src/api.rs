@@ -13,6 +13,7 @@
 //! | POST | `/cases/{caseRef}/{action}` | a decision on one case (JSON body); 409 with `rule` when the flow does not allow it |
 //! | POST | `/commands/{command}?…` | a command opening cases, e.g. `census` (CSV body; `registeredOn=YYYY-MM-DD` dates the registration, default today) |
 //! | GET | `/views/{view}` | a view the role computes over all of the member's cases, e.g. the foreign ministry's `report` |
+//! | GET | `/events` | the event feed (`text/event-stream`): every change to the member's cases and every message it received or sent, references only, from the position `Last-Event-ID` (or `?after=N`) names ([`crate::events`]) |
 //!
 //! # Who may call it
 //!
@@ -48,13 +49,17 @@ use axum::body::Bytes;
 use axum::extract::{FromRef, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
+use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::MinistryError;
+use crate::events::{Bounds, KEEP_ALIVE};
 use crate::health::Health;
 use crate::runtime::{ActionError, Ministry};
 
@@ -211,6 +216,9 @@ impl Access {
 struct Shared {
     ministry: Arc<Ministry>,
     health: Health,
+    /// The service's shutdown: it ends every event feed, which would
+    /// otherwise keep the API from stopping.
+    shutdown: CancellationToken,
 }
 
 impl FromRef<Shared> for Arc<Ministry> {
@@ -225,9 +233,22 @@ impl FromRef<Shared> for Health {
     }
 }
 
-/// The API of one member's service, open to `access`.
-pub fn router(ministry: Arc<Ministry>, health: Health, access: Access) -> Router {
+impl FromRef<Shared> for CancellationToken {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.shutdown.clone()
+    }
+}
+
+/// The API of one member's service, open to `access`, until `shutdown`
+/// (which ends the event feeds clients follow).
+pub fn router(
+    ministry: Arc<Ministry>,
+    health: Health,
+    access: Access,
+    shutdown: CancellationToken,
+) -> Router {
     let with_token = Router::new()
+        .route("/events", get(events))
         .route("/cases", get(list))
         .route("/cases/{case_ref}", get(one))
         .route("/cases/{case_ref}/{action}", post(act))
@@ -238,7 +259,11 @@ pub fn router(ministry: Arc<Ministry>, health: Health, access: Access) -> Router
         .route("/health", get(health_of))
         .merge(with_token)
         .layer(middleware::from_fn_with_state(access, same_site))
-        .with_state(Shared { ministry, health })
+        .with_state(Shared {
+            ministry,
+            health,
+            shutdown,
+        })
 }
 
 /// A header's value; one that is not visible ASCII reads as a value no
@@ -436,6 +461,92 @@ async fn view(
     Path(view): Path<String>,
 ) -> Result<Response, ActionError> {
     Ok(axum::Json(m.view(&view).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    after: Option<String>,
+}
+
+/// Where a client resumes the feed: after the id its `Last-Event-ID`
+/// names (what an `EventSource` sends when it reconnects), else after
+/// `?after=N`, else from the start. A position that is not an id, or names
+/// an id this log never gave, is refused naming which and why; one before
+/// the oldest event kept is gone (410).
+fn resume_after(
+    headers: &HeaderMap,
+    query: &EventsQuery,
+    bounds: Bounds,
+) -> Result<u64, Box<Response>> {
+    let (name, given) = match (header_str(headers, "last-event-id"), &query.after) {
+        (Some(id), _) => ("Last-Event-ID", id),
+        (None, Some(after)) => ("after", after.as_str()),
+        (None, None) => return Ok(0),
+    };
+    let refuse =
+        |status: StatusCode, message: String| Box::new(error(status, json!({ "error": message })));
+    let shown: String = given.chars().take(40).collect();
+    let after: u64 = given.trim().parse().map_err(|_| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            format!("{name} {shown:?} is not an event id: give the id of the last event received, a whole number"),
+        )
+    })?;
+    if after > bounds.last {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{name} {after} is after the last event of this feed, {}: an id from another feed?",
+                bounds.last
+            ),
+        ));
+    }
+    if after.saturating_add(1) < bounds.first {
+        return Err(refuse(
+            StatusCode::GONE,
+            format!(
+                "{name} {after}: the events up to {} are no longer kept; read the cases (GET /cases) and resume after {}",
+                bounds.first - 1,
+                bounds.first - 1
+            ),
+        ));
+    }
+    Ok(after)
+}
+
+/// The event feed: server-sent events, each `id:` its sequence in the
+/// member's event log, `event:` its kind and `data:` the event as JSON,
+/// with a keep-alive comment every [`KEEP_ALIVE`]. Each event is read from
+/// the log as the client takes the one before ([`crate::events`]).
+async fn events(
+    State(m): State<Arc<Ministry>>,
+    State(shutdown): State<CancellationToken>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, ActionError> {
+    let bounds = m.events().bounds().await?;
+    let after = match resume_after(&headers, &query, bounds) {
+        Ok(after) => after,
+        Err(refused) => return Ok(*refused),
+    };
+    let feed = m.events().follow(after, shutdown).map(|logged| {
+        let event = sse::Event::default()
+            .id(logged.id.to_string())
+            .event(logged.event.kind.as_str());
+        Ok::<_, std::convert::Infallible>(match serde_json::to_string(&logged) {
+            Ok(data) => event.data(data),
+            // Never: the event parsed from JSON a moment ago.
+            Err(_) => event.comment("an event that does not serialize"),
+        })
+    });
+    let mut response = Sse::new(feed)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .into_response();
+    // A reverse proxy in front must pass each event on at once.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -200,15 +200,84 @@ pub struct Operation {
 }
 
 /// Something that happened to the case, for its timeline.
+///
+/// The timeline only grows: the runtime, never a role, appends to it, in
+/// the same conditional write as the change it records. The service's
+/// event feed ([`crate::events`]) is its projection, so an entry holds
+/// references only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     pub time: String,
-    /// The message type, `action:<name>` or `refused:<rule>`.
+    /// What happened ([`Event::step`]): the type of a message applied,
+    /// `refused:<rule>`, `sent:<type>`, `held:<type>`, `action:<name>` or
+    /// `command:<name>`.
     pub what: String,
     pub message_id: Option<String>,
     /// The other member, where there is one.
     pub party: Option<String>,
+    /// The case's stage once the step was taken (missing in entries
+    /// written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    /// The type of the message a `refused:<rule>` step refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<String>,
+    /// Whom a `sent:<type>` message goes to, by the policy in force when it
+    /// was stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+}
+
+/// What a timeline entry records, read from [`Event::what`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// A delivered message of this type was applied.
+    Received(&'a str),
+    /// A delivered message was refused by this rule of the flow; the
+    /// refusal is sent through the outbox.
+    Refused(&'a str),
+    /// A message of this type, signed by this member, was stored by
+    /// JetStream.
+    Sent(&'a str),
+    /// A message of this type was taken by JetStream for a duplicate of a
+    /// submission this member never made; it stays in the outbox.
+    Held(&'a str),
+    /// An API action.
+    Action(&'a str),
+    /// An API command (it opened the case).
+    Command(&'a str),
+}
+
+impl Event {
+    /// An entry of `what` at `time`, the case then at `stage`.
+    pub fn new(time: String, what: String, stage: Stage) -> Self {
+        Self {
+            time,
+            what,
+            message_id: None,
+            party: None,
+            stage: Some(stage),
+            message_type: None,
+            recipients: Vec::new(),
+        }
+    }
+
+    /// What this entry records.
+    pub fn step(&self) -> Step<'_> {
+        let what = self.what.as_str();
+        let Some((prefix, rest)) = what.split_once(':') else {
+            return Step::Received(what);
+        };
+        match prefix {
+            "refused" => Step::Refused(rest),
+            "sent" => Step::Sent(rest),
+            "held" => Step::Held(rest),
+            "action" => Step::Action(rest),
+            "command" => Step::Command(rest),
+            _ => Step::Received(what),
+        }
+    }
 }
 
 /// A signed envelope waiting to be submitted (the outbox).

@@ -11,6 +11,8 @@
 //! - [`noted`]: the steps of other roles several roles note the same way.
 //! - [`case`]: the case record every role keeps.
 //! - [`store`]: cases in the member's key-value bucket, optimistic concurrency.
+//! - [`events`]: the member's event log, the projection of its cases'
+//!   timelines, and the feed `GET /events` serves from it.
 //! - [`runtime`]: the delivery loop, transitions, the outbox, refusals.
 //! - [`api`]: the HTTP JSON API, and who may call it.
 //! - [`health`]: the state of the delivery and receipt loops, for `/health`.
@@ -25,6 +27,7 @@
 pub mod api;
 pub mod api_client;
 pub mod case;
+pub mod events;
 pub mod health;
 pub mod noted;
 pub mod read;
@@ -37,7 +40,7 @@ pub mod verify;
 
 pub use case::{
     Case, Custody, Decision, DocumentKind, FollowUp, MessageKey, Person, ScreeningOutcome, Stage,
-    VerificationOutcome,
+    Step, VerificationOutcome,
 };
 pub use runtime::{
     ActionError, Alarms, Ctx, IdKey, Ministry, Outgoing, Params, Refusal, Role, Transition,

@@ -28,6 +28,11 @@
 //! message is not taken as sent. It is logged (references only), counted,
 //! marked `held` in the outbox, and submitted again every
 //! [`HELD_RETRY`] until JetStream stores it, once the window has passed.
+//!
+//! Every write of a case is followed by appending its new timeline entries
+//! to the member's event log ([`crate::events`]), and a delivery that
+//! changes no case is recorded there before it is acknowledged; the
+//! service appends what is missing for every case when it starts.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::MinistryError;
 use crate::case::{Case, Event, MessageKey, Pending, Person};
+use crate::events::{EVENTS_RETRY, EventLog, FeedEvent};
 use crate::store::{CaseStore, Write};
 use crate::verify::{AgeLimits, check_delivery};
 
@@ -306,6 +312,11 @@ pub trait Role: Send + Sync + 'static {
 pub struct Ministry {
     client: MemberClient,
     store: CaseStore,
+    events: EventLog,
+    /// Cases whose timeline the event log may lack, each with the number
+    /// of the failure that marked it last: the retry takes a case out only
+    /// if no newer failure marked it meanwhile.
+    events_behind: Mutex<(u64, BTreeMap<String, u64>)>,
     role: Arc<dyn Role>,
     schemas: Arc<SchemaRegistry>,
     limits: AgeLimits,
@@ -396,10 +407,13 @@ impl Ministry {
         limits: AgeLimits,
     ) -> Result<Arc<Self>, MinistryError> {
         let store = CaseStore::open(client.jetstream(), client.member()).await?;
+        let events = EventLog::open(client.jetstream(), client.member()).await?;
         let ids = IdKey::of(client.key());
         let ministry = Arc::new(Self {
             client,
             store,
+            events,
+            events_behind: Mutex::default(),
             role,
             schemas,
             limits,
@@ -407,7 +421,7 @@ impl Ministry {
             submissions: Mutex::default(),
             alarms: Mutex::default(),
         });
-        ministry.flush_all_outboxes().await?;
+        ministry.recover().await?;
         Ok(ministry)
     }
 
@@ -436,6 +450,84 @@ impl Ministry {
 
     pub fn store(&self) -> &CaseStore {
         &self.store
+    }
+
+    /// The member's event log, which `GET /events` serves.
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    fn events_behind(&self) -> std::sync::MutexGuard<'_, (u64, BTreeMap<String, u64>)> {
+        self.events_behind
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends to the event log what `case`'s timeline holds and the log
+    /// lacks, once `case` is stored. A failure does not undo the change,
+    /// which is stored: it marks the case for [`Ministry::retry_events`]
+    /// (and the next start).
+    async fn log_case(&self, case: &Case) {
+        if let Err(e) = self.events.append_case(case).await {
+            tracing::warn!(member = %self.member(), case = %case.case_ref, error = %e, "the event log lacks a stored change; will append it again");
+            let mut behind = self.events_behind();
+            behind.0 += 1;
+            let mark = behind.0;
+            behind.1.insert(case.case_ref.clone(), mark);
+        }
+    }
+
+    /// Records a delivery that changes no case in the event log: it
+    /// must be stored there before the delivery is acknowledged, so a
+    /// failure is an error (the delivery comes again).
+    async fn log_delivery(
+        &self,
+        message: &Envelope,
+        steps: &[FeedEvent],
+    ) -> Result<(), MinistryError> {
+        self.events.append_delivery(message, steps).await
+    }
+
+    /// Appends, every [`EVENTS_RETRY`] until `shutdown`, the timelines the
+    /// event log lacks because an append failed: a task of its own, beside
+    /// the delivery loop (`service::start` spawns it).
+    pub async fn retry_events(&self, shutdown: CancellationToken) {
+        let mut every = tokio::time::interval(EVENTS_RETRY);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let behind: Vec<(String, u64)> = self
+                .events_behind()
+                .1
+                .iter()
+                .map(|(c, m)| (c.clone(), *m))
+                .collect();
+            for (case_ref, mark) in behind {
+                match self.append_stored_case(&case_ref).await {
+                    Ok(()) => {
+                        let mut behind = self.events_behind();
+                        if behind.1.get(&case_ref) == Some(&mark) {
+                            behind.1.remove(&case_ref);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(member = %self.member(), case = %case_ref, error = %e, "the event log still lacks a stored change; will retry");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends to the event log what the stored case's timeline holds and
+    /// the log lacks.
+    async fn append_stored_case(&self, case_ref: &str) -> Result<(), MinistryError> {
+        match self.store.get(case_ref).await? {
+            Some(stored) => self.events.append_case(&stored.case).await,
+            None => Ok(()),
+        }
     }
 
     /// Submits the messages held as someone else's duplicates again, every
@@ -509,10 +601,20 @@ impl Ministry {
     ) -> Result<(), MinistryError> {
         let rule = refusal.rule.clone();
         tracing::warn!(%rule, sender = %message.sender(), "a delivery failed this service's own checks; refused, no case changed");
-        if !matches!(
+        if matches!(
             message.message_type(),
             types::CASE_REFUSED | types::MESSAGE_PROCESSED
         ) {
+            let case_ref = case_ref_of(message).ok().flatten();
+            let steps = [FeedEvent::of_delivery(
+                self.member(),
+                message,
+                case_ref,
+                Some(&rule),
+                format_time(OffsetDateTime::now_utc()),
+            )];
+            self.log_delivery(message, &steps).await?;
+        } else {
             self.send_refusal(message, refusal).await?;
         }
         *self
@@ -542,7 +644,7 @@ impl Ministry {
                     .unwrap_or("")
                     .to_owned();
                 tracing::warn!(%rule, "a refusal without a case");
-                return Ok(());
+                return self.ignore_delivery(message, None).await;
             }
             Err(refusal) => return self.send_refusal(message, refusal).await,
         };
@@ -560,6 +662,12 @@ impl Ministry {
                 now: OffsetDateTime::now_utc(),
             };
             let existing = stored.map(|s| s.case);
+            // The timeline is the runtime's: a role's case carries the
+            // stored one on, so that it only grows.
+            let timeline = existing
+                .as_ref()
+                .map(|c| c.events.clone())
+                .unwrap_or_default();
             let outcome = if message.message_type() == types::CASE_REFUSED {
                 Ok(existing.clone().map(|mut c| {
                     c.refusals_received.push(message.data().clone());
@@ -568,13 +676,13 @@ impl Ministry {
             } else {
                 self.role.on_message(&ctx, existing.clone(), message)
             };
-            let (mut next, outgoing, what) = match outcome {
-                Ok(Some(t)) => (t.case, t.outgoing, message.message_type().to_owned()),
+            let (mut next, outgoing, what, refused) = match outcome {
+                Ok(Some(t)) => (t.case, t.outgoing, message.message_type().to_owned(), false),
                 Ok(None) => match existing {
-                    Some(c) => (c, Vec::new(), message.message_type().to_owned()),
+                    Some(c) => (c, Vec::new(), message.message_type().to_owned(), false),
                     None => {
                         tracing::debug!("no case and nothing to do");
-                        return Ok(());
+                        return self.ignore_delivery(message, Some(case_ref)).await;
                     }
                 },
                 Err(refusal) => match existing {
@@ -584,18 +692,21 @@ impl Ministry {
                             c,
                             vec![Outgoing::new(types::CASE_REFUSED, data)],
                             format!("refused:{}", refusal.rule),
+                            true,
                         )
                     }
                     None => return self.send_refusal(message, refusal).await,
                 },
             };
             next.processed.insert(MessageKey::of(message));
-            next.events.push(Event {
-                time: ctx.now_str(),
-                what,
-                message_id: Some(message.id().to_owned()),
-                party: Some(message.sender().to_string()),
-            });
+            next.events = timeline;
+            let mut entry = Event::new(ctx.now_str(), what, next.stage);
+            entry.message_id = Some(message.id().to_owned());
+            entry.party = Some(message.sender().to_string());
+            if refused {
+                entry.message_type = Some(message.message_type().to_owned());
+            }
+            next.events.push(entry);
             let pending = self.sign_all(&ctx, case_ref, &outgoing, Some(message))?;
             match self.store_with_outbox(&mut next, pending, revision).await? {
                 Write::Stored(_) => return self.flush_outbox(case_ref).await,
@@ -605,7 +716,9 @@ impl Ministry {
         Err(MinistryError::Contention(case_ref.to_owned()))
     }
 
-    /// Refuses a message about a case this member does not have.
+    /// Refuses a delivery that changes no case (about a case this member
+    /// does not hold, or failing its own checks), and records the refusal
+    /// and the answer in the event log.
     async fn send_refusal(
         &self,
         message: &Envelope,
@@ -624,14 +737,58 @@ impl Ministry {
             &[Outgoing::new(types::CASE_REFUSED, data)],
             Some(message),
         )?;
+        let mut steps = vec![FeedEvent::of_delivery(
+            self.member(),
+            message,
+            case_ref,
+            Some(&refusal.rule),
+            ctx.now_str(),
+        )];
         for p in &pending {
             // Sent again when the delivery comes again: a duplicate is the
             // first one.
             if self.submit_envelope(p).await?.duplicate {
                 tracing::info!(msg_id = %p.id, "a refusal was already submitted");
             }
+            steps.push(FeedEvent::sent(
+                self.member(),
+                &p.message_type,
+                &p.id,
+                self.recipients_of(p),
+                case_ref,
+                ctx.now_str(),
+                steps.len(),
+            ));
         }
-        Ok(())
+        self.log_delivery(message, &steps).await
+    }
+
+    /// Records a delivery that changes nothing (it names no case this
+    /// member holds, and asks for nothing) in the event log.
+    async fn ignore_delivery(
+        &self,
+        message: &Envelope,
+        case_ref: Option<&str>,
+    ) -> Result<(), MinistryError> {
+        let steps = [FeedEvent::of_delivery(
+            self.member(),
+            message,
+            case_ref,
+            None,
+            format_time(OffsetDateTime::now_utc()),
+        )];
+        self.log_delivery(message, &steps).await
+    }
+
+    /// The members the policy in force routes an outgoing message to.
+    fn recipients_of(&self, pending: &Pending) -> Vec<String> {
+        let policy = self.client.policy();
+        let data = pending.envelope.get("data").unwrap_or(&Value::Null);
+        policy
+            .route(&pending.message_type)
+            .and_then(|route| policy.recipients(route, self.member(), data).ok())
+            .map(|members| members.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
     }
 
     /// Carries out an API action on one case.
@@ -653,16 +810,19 @@ impl Ministry {
                 member: self.member(),
                 now: OffsetDateTime::now_utc(),
             };
-            let t = self
-                .role
-                .on_action(&ctx, stored.map(|s| s.case), action, body)?;
+            let existing = stored.map(|s| s.case);
+            let timeline = existing
+                .as_ref()
+                .map(|c| c.events.clone())
+                .unwrap_or_default();
+            let t = self.role.on_action(&ctx, existing, action, body)?;
             let mut next = t.case;
-            next.events.push(Event {
-                time: ctx.now_str(),
-                what: format!("action:{action}"),
-                message_id: None,
-                party: None,
-            });
+            next.events = timeline;
+            next.events.push(Event::new(
+                ctx.now_str(),
+                format!("action:{action}"),
+                next.stage,
+            ));
             let pending = self.sign_all(&ctx, case_ref, &t.outgoing, None)?;
             let sent: Vec<Value> = pending
                 .iter()
@@ -711,12 +871,12 @@ impl Ministry {
                 .iter()
                 .map(|p| json!({"id": p.id, "type": p.message_type}))
                 .collect();
-            case.events.push(Event {
-                time: ctx.now_str(),
-                what: format!("command:{command}"),
-                message_id: None,
-                party: None,
-            });
+            // A new case: its timeline starts here.
+            case.events = vec![Event::new(
+                ctx.now_str(),
+                format!("command:{command}"),
+                case.stage,
+            )];
             match self.store_with_outbox(&mut case, pending, 0).await? {
                 Write::Stored(rev) => {
                     self.flush_outbox(&case_ref).await?;
@@ -807,7 +967,9 @@ impl Ministry {
         case.outbox.extend(pending);
         self.submissions().fresh.extend(ids.iter().cloned());
         let written = self.store.put(case, revision).await;
-        if !matches!(written, Ok(Write::Stored(_))) {
+        if matches!(written, Ok(Write::Stored(_))) {
+            self.log_case(case).await;
+        } else {
             let mut submissions = self.submissions();
             for id in &ids {
                 submissions.fresh.remove(id);
@@ -905,23 +1067,32 @@ impl Ministry {
             let now = format_time(OffsetDateTime::now_utc());
             for mut p in std::mem::take(&mut next.outbox) {
                 if held.contains(&p.id) {
+                    if !p.held {
+                        let mut entry =
+                            Event::new(now.clone(), format!("held:{}", p.message_type), next.stage);
+                        entry.message_id = Some(p.id.clone());
+                        next.events.push(entry);
+                    }
                     p.held = true;
                     next.outbox.push(p);
                 } else if busy.contains(&p.id) {
                     next.outbox.push(p);
                 } else {
-                    next.events.push(Event {
-                        time: now.clone(),
-                        what: format!("sent:{}", p.message_type),
-                        message_id: Some(p.id),
-                        party: None,
-                    });
+                    let mut entry =
+                        Event::new(now.clone(), format!("sent:{}", p.message_type), next.stage);
+                    entry.recipients = self.recipients_of(&p);
+                    entry.message_id = Some(p.id);
+                    next.events.push(entry);
                 }
             }
             let written = if next == stored.case {
                 Write::Stored(stored.revision)
             } else {
-                self.store.put(&next, stored.revision).await?
+                let written = self.store.put(&next, stored.revision).await?;
+                if matches!(written, Write::Stored(_)) {
+                    self.log_case(&next).await;
+                }
+                written
             };
             match written {
                 Write::Stored(_) => {
@@ -939,9 +1110,18 @@ impl Ministry {
         Err(MinistryError::Contention(case_ref.to_owned()))
     }
 
-    async fn flush_all_outboxes(&self) -> Result<(), MinistryError> {
+    /// What a start finishes of what the last run left: every outbox is
+    /// submitted, and every timeline step the event log lacks (a crash
+    /// between a case's write and the append) is appended, before the
+    /// service serves anything. A case whose steps cannot be appended now
+    /// is left to [`Ministry::retry_events`], rather than keeping the
+    /// service from starting.
+    async fn recover(&self) -> Result<(), MinistryError> {
         for key in self.store.keys().await? {
             self.flush_outbox(&key).await?;
+            if let Some(stored) = self.store.get(&key).await? {
+                self.log_case(&stored.case).await;
+            }
         }
         Ok(())
     }

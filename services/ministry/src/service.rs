@@ -83,8 +83,10 @@ pub struct Running {
 }
 
 /// Starts one member's service: the delivery loop, the receipt loop, the
-/// retry of held messages ([`Ministry::retry_held`]) and the HTTP API open
-/// to `access`, until `shutdown`. Returns once both loops
+/// retry of held messages ([`Ministry::retry_held`]) and of event log
+/// appends ([`Ministry::retry_events`]), and the HTTP API open to
+/// `access`, until `shutdown` (which also ends every event feed a client
+/// follows, so that the API can stop). Returns once both loops
 /// have started or failed (see [`Running::health`]).
 pub async fn start(
     client: MemberClient,
@@ -115,8 +117,14 @@ pub async fn start(
         held.retry_held(stop).await;
         Ok(())
     });
+    let behind = ministry.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        behind.retry_events(stop).await;
+        Ok(())
+    });
     health.started().await;
-    let app = crate::api::router(ministry.clone(), health.clone(), access);
+    let app = crate::api::router(ministry.clone(), health.clone(), access, shutdown.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
         axum::serve(listener, app)

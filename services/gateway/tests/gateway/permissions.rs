@@ -583,6 +583,19 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
         .await;
     kz.denied_request("$JS.API.STREAM.PURGE.HW_AUDIT", "{}")
         .await;
+    // Nor its own event log, which its systems resume from: no deleting,
+    // purging, reconfiguring or removing one event.
+    for subject in [
+        "$JS.API.STREAM.DELETE.HW_EVENTS_kz_mfa",
+        "$JS.API.STREAM.PURGE.HW_EVENTS_kz_mfa",
+        "$JS.API.STREAM.UPDATE.HW_EVENTS_kz_mfa",
+    ] {
+        kz.denied_request(subject, "{}").await;
+    }
+    kz.denied_request("$JS.API.STREAM.MSG.DELETE.HW_EVENTS_kz_mfa", r#"{"seq":1}"#)
+        .await;
+    // And it writes events under its own name only.
+    kz.denied_publish("hw.events.uz.mfa.forged").await;
     kz.denied_request("$JS.API.STREAM.MSG.DELETE.HW_AUDIT", r#"{"seq":1}"#)
         .await;
     // A stream of its own that would capture uz.mfa's deliveries.
@@ -632,14 +645,15 @@ async fn a_member_cannot_delete_purge_or_make_streams() {
             .expect("looked up"),
         "no new stream in the streams' account"
     );
-    // kz.mfa's own account holds its bucket and nothing else.
+    // kz.mfa's own account holds its case bucket and its event log, and
+    // nothing else.
     let kz_account = jetstream::with_prefix(
         local.client("admin").await.expect("admin"),
         &natsauth::admin_api_prefix(&MemberId::parse("kz.mfa").expect("id")),
     );
     assert_eq!(
         kz_account.query_account().await.expect("account").streams,
-        1,
+        2,
         "no new stream in kz.mfa's account"
     );
 }
