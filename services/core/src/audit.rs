@@ -54,15 +54,14 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// The hash this record should carry.
     pub fn compute_hash(&self) -> Result<String, Error> {
-        let mut unhashed = self.clone();
-        unhashed.hash = String::new();
-        let mut value = serde_json::to_value(&unhashed).map_err(|e| Error::Audit(e.to_string()))?;
+        // The record as a value, without `hash`: no copy of the record.
+        let mut value = serde_json::to_value(self).map_err(|e| Error::Audit(e.to_string()))?;
         if let Some(o) = value.as_object_mut() {
             o.remove("hash");
         }
-        Ok(hex::encode(Sha256::digest(crate::canonical::to_vec(
+        Ok(hex::encode(Sha256::digest(crate::canonical::value_to_vec(
             &value,
-        )?)))
+        ))))
     }
 
     /// Sets `prev` and `hash`.

@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::keys::{self, SigningKey};
+use crate::canonical::{self, Member};
+use crate::keys::{DecodedKey, SigningKey};
 use crate::member::MemberId;
 use crate::{Error, json};
 
@@ -100,6 +101,8 @@ pub struct Envelope {
     wire: Wire,
     sender: MemberId,
     time: OffsetDateTime,
+    /// `sigkey`, decoded when it was checked, to verify `sig` with.
+    key: DecodedKey,
 }
 
 impl Serialize for Envelope {
@@ -124,6 +127,17 @@ impl Envelope {
 
     /// Checks an already parsed JSON value as an envelope.
     pub fn from_value(value: Value) -> Result<Self, ParseError> {
+        Self::from_value_with_keys(value, |_| None)
+    }
+
+    /// As [`Envelope::from_value`], taking `sigkey` decoded from `known`
+    /// where it knows it (a gateway's policy keys, decoded once per policy
+    /// version) instead of decoding it again. `known` must give the key a
+    /// `sigkey` decodes to, or nothing: the verdict is then the same.
+    pub fn from_value_with_keys(
+        value: Value,
+        known: impl Fn(&str) -> Option<DecodedKey>,
+    ) -> Result<Self, ParseError> {
         let object = match value {
             Value::Object(object) => object,
             other => {
@@ -139,7 +153,8 @@ impl Envelope {
         }
         let wire: Wire = serde_json::from_value(Value::Object(object))
             .map_err(|e| ParseError::BadEnvelope(vec![Violation::new("", e.to_string())]))?;
-        let checked = check(wire, &mut violations);
+        let key = known(&wire.sigkey);
+        let checked = check(wire, key, &mut violations);
         match checked {
             Some(envelope) if violations.is_empty() => Ok(envelope),
             _ => Err(ParseError::BadEnvelope(violations)),
@@ -192,9 +207,36 @@ impl Envelope {
     /// The RFC 8785 canonical form of the envelope without `sig`: the bytes
     /// that are signed.
     pub fn signing_bytes(&self) -> Result<Vec<u8>, Error> {
-        let mut unsigned = self.wire.clone();
-        unsigned.sig = None;
-        crate::canonical::to_vec(&unsigned)
+        // Written from borrowed attributes, in the canonical writer's own
+        // order: no copy of the envelope without `sig`, no `Value` of it.
+        let w = &self.wire;
+        let mut members = [("", Member::Str("")); 12];
+        let mut n = 0;
+        let mut put = |name, member| {
+            members[n] = (name, member);
+            n += 1;
+        };
+        put("specversion", Member::Str(&w.specversion));
+        put("id", Member::Str(&w.id));
+        put("source", Member::Str(&w.source));
+        put("type", Member::Str(&w.kind));
+        put("dataschema", Member::Str(&w.dataschema));
+        put("time", Member::Str(&w.time));
+        if let Some(subject) = &w.subject {
+            put("subject", Member::Str(subject));
+        }
+        put("datacontenttype", Member::Str(&w.datacontenttype));
+        put("data", Member::Value(&w.data));
+        if let Some(traceparent) = &w.traceparent {
+            put("traceparent", Member::Str(traceparent));
+        }
+        if let Some(causationid) = &w.causationid {
+            put("causationid", Member::Str(causationid));
+        }
+        put("sigkey", Member::Str(&w.sigkey));
+        let mut out = Vec::with_capacity(512);
+        canonical::write_object(&mut members[..n], &mut out);
+        Ok(out)
     }
 
     /// Verifies `sig` with `sigkey`. Whether `sigkey` may speak for the
@@ -205,7 +247,7 @@ impl Envelope {
             .sig
             .as_deref()
             .ok_or_else(|| Error::Signature("envelope has no sig".into()))?;
-        keys::verify(&self.wire.sigkey, &self.signing_bytes()?, sig)
+        self.key.verify(&self.signing_bytes()?, sig)
     }
 
     /// The envelope as compact JSON bytes, ready to publish.
@@ -305,7 +347,9 @@ fn shape_violations(object: &Map<String, Value>) -> Vec<Violation> {
     out
 }
 
-fn check(wire: Wire, out: &mut Vec<Violation>) -> Option<Envelope> {
+/// Checks every attribute of `wire`; `key` is `sigkey` already decoded, if
+/// the caller has it.
+fn check(wire: Wire, key: Option<DecodedKey>, out: &mut Vec<Violation>) -> Option<Envelope> {
     if wire.specversion != SPEC_VERSION {
         out.push(Violation::new("/specversion", "must be \"1.0\""));
     }
@@ -381,12 +425,15 @@ fn check(wire: Wire, out: &mut Vec<Violation>) -> Option<Envelope> {
             "a string or key holds a control character other than tab, line feed and carriage return",
         ));
     }
-    if keys::PublicKey::parse(&wire.sigkey).is_err() {
-        out.push(Violation::new(
-            "/sigkey",
-            "must be an nkeys user public key (U…, 56 characters)",
-        ));
-    }
+    let key = key
+        .map_or_else(|| DecodedKey::parse(&wire.sigkey), Ok)
+        .map_err(|_| {
+            out.push(Violation::new(
+                "/sigkey",
+                "must be an nkeys user public key (U…, 56 characters)",
+            ))
+        })
+        .ok();
     if let Some(sig) = &wire.sig
         && (sig.len() != 86
             || !sig
@@ -398,8 +445,13 @@ fn check(wire: Wire, out: &mut Vec<Violation>) -> Option<Envelope> {
             "must be 86 characters of base64url (an Ed25519 signature)",
         ));
     }
-    match (sender, time) {
-        (Some(sender), Some(time)) => Some(Envelope { wire, sender, time }),
+    match (sender, time, key) {
+        (Some(sender), Some(time), Some(key)) => Some(Envelope {
+            wire,
+            sender,
+            time,
+            key,
+        }),
         _ => None,
     }
 }
@@ -582,7 +634,7 @@ impl EnvelopeBuilder {
             sig: None,
         };
         let mut violations = Vec::new();
-        let checked = check(wire, &mut violations);
+        let checked = check(wire, Some(*key.decoded_public()), &mut violations);
         let mut envelope = match checked {
             Some(e) if violations.is_empty() => e,
             _ => return Err(Error::Envelope(ParseError::BadEnvelope(violations))),
@@ -601,7 +653,7 @@ pub fn sign_value(object: &mut Map<String, Value>, key: &SigningKey) -> Result<(
         "sigkey".into(),
         Value::String(key.public().as_str().to_owned()),
     );
-    let bytes = crate::canonical::to_vec(&object)?;
+    let bytes = canonical::object_to_vec(object);
     object.insert("sig".into(), Value::String(key.sign(&bytes)));
     Ok(())
 }

@@ -15,7 +15,7 @@
 //! of the policy, of the role the template asks for where it asks for one,
 //! and never the gateway or the operator console, which receive nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Error;
-use crate::keys::PublicKey;
+use crate::keys::{DecodedKey, PublicKey};
 use crate::member::MemberId;
 use crate::schema::SchemaRegistry;
 
@@ -176,6 +176,10 @@ pub enum RouteError {
 pub struct Policy {
     members: BTreeMap<MemberId, Member>,
     routes: BTreeMap<String, Route>,
+    /// Every member key, decoded once when the policy loads, by its
+    /// `sigkey` form: a gateway verifies with these instead of decoding
+    /// the key of every submission again ([`Policy::decoded_key`]).
+    decoded: HashMap<String, DecodedKey>,
     /// Where it was loaded from, for messages.
     pub origin: String,
 }
@@ -587,9 +591,18 @@ impl Policy {
                 problems.add(format!("{at}: a second route for the same type"));
             }
         }
+        let decoded = members
+            .values()
+            .flat_map(|m| &m.keys)
+            .filter_map(|k| {
+                let decoded = DecodedKey::parse(k.public.as_str()).ok()?;
+                Some((k.public.as_str().to_owned(), decoded))
+            })
+            .collect();
         let mut policy = Self {
             members,
             routes,
+            decoded,
             origin,
         };
         policy.check_reads(&file.members, schemas, &mut problems);
@@ -719,6 +732,13 @@ impl Policy {
         } else {
             KeyStatus::Valid
         }
+    }
+
+    /// A key the policy lists (for any member, at any time), decoded; for
+    /// [`crate::envelope::Envelope::from_value_with_keys`]. Whether the key
+    /// may sign for an envelope's sender is [`Policy::key_status`].
+    pub fn decoded_key(&self, key: &str) -> Option<DecodedKey> {
+        self.decoded.get(key).copied()
     }
 
     /// Whether the route of `message_type` lets `sender` send it.

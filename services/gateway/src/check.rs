@@ -91,7 +91,7 @@ pub fn check(
     bytes: &[u8],
     stored_at: OffsetDateTime,
 ) -> Result<Accepted, Rejected> {
-    let (envelope, schema_violations) = match parse(rules.schemas, bytes) {
+    let (envelope, schema_violations) = match parse(rules, bytes) {
         Ok(parsed) => parsed,
         Err(ParseError::TooLarge { size, limit }) => {
             return Err(Rejected::one(
@@ -281,9 +281,10 @@ pub fn check(
 
 /// [`Envelope::parse`], validating the parsed JSON against the envelope
 /// schema on the way: the same verdicts, without serialising the envelope
-/// again just to validate it (a copy of every byte of the data).
+/// again just to validate it (a copy of every byte of the data), and
+/// taking `sigkey` already decoded where the policy lists it.
 fn parse(
-    schemas: &SchemaRegistry,
+    rules: &Rules<'_>,
     bytes: &[u8],
 ) -> Result<(Envelope, Vec<envelope::Violation>), ParseError> {
     if bytes.len() > envelope::MAX_ENVELOPE_BYTES {
@@ -294,8 +295,9 @@ fn parse(
     }
     let value = homeward_core::json::parse_strict(bytes)
         .map_err(|e| ParseError::MalformedJson(e.to_string()))?;
-    let violations = schemas.validate_envelope(&value);
-    Ok((Envelope::from_value(value)?, violations))
+    let violations = rules.schemas.validate_envelope(&value);
+    let envelope = Envelope::from_value_with_keys(value, |key| rules.policy.decoded_key(key))?;
+    Ok((envelope, violations))
 }
 
 /// Picks the id, type and case out of a bad envelope, each only if it is

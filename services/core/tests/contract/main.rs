@@ -5,6 +5,7 @@
 mod asyncapi;
 mod examples;
 mod jcs;
+mod jcs_writer;
 mod policy;
 mod published;
 mod signing;
