@@ -76,10 +76,24 @@ pub async fn connect(
         check_ca_file(ca)?;
         options = options.require_tls(true).add_root_certificates(ca.clone());
     }
-    tokio::time::timeout(Duration::from_secs(10), options.connect(&conn.url))
+    let servers = server_addrs(&conn.url)?;
+    tokio::time::timeout(Duration::from_secs(10), options.connect(servers))
         .await
         .map_err(|_| Error::Timeout(format!("connecting to {}", conn.url)))?
         .map_err(|e| Error::Nats(format!("connecting to {}: {e}", conn.url)))
+}
+
+/// The servers of a connection URL: one URL, or several separated by
+/// commas (the nodes of a cluster; the client also learns the others from
+/// the server it reaches), each of which must parse.
+fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
+    url.split(',')
+        .map(str::trim)
+        .map(|one| {
+            one.parse::<async_nats::ServerAddr>()
+                .map_err(|e| Error::Nats(format!("server URL {one:?} in {url:?}: {e}")))
+        })
+        .collect()
 }
 
 /// Checks that `path` holds at least one PEM certificate, and nothing that
@@ -544,7 +558,20 @@ impl<T> EarlyReceipts<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::EarlyReceipts;
+    use super::{EarlyReceipts, server_addrs};
+
+    #[test]
+    fn a_connection_url_names_one_server_or_a_cluster_and_a_bad_one_is_named() {
+        assert_eq!(server_addrs("tls://127.0.0.1:4222").expect("one").len(), 1);
+        let nodes = server_addrs("tls://127.0.0.1:4222, tls://127.0.0.1:4223,tls://127.0.0.1:4224")
+            .expect("three");
+        assert_eq!(nodes.len(), 3);
+        assert_eq!(nodes[1].port(), 4223);
+        let err = server_addrs("tls://127.0.0.1:4222,tls://[::1:bad")
+            .expect_err("a bad one")
+            .to_string();
+        assert!(err.contains("tls://[::1:bad"), "{err}");
+    }
 
     #[test]
     fn early_receipts_keep_their_order_and_drop_the_oldest_past_the_limit() {

@@ -295,7 +295,7 @@ async fn ensure_own_stream(
 
 /// Makes a bucket in an identity's own account, through the
 /// administrator's import of that account's provisioning subjects; an
-/// existing bucket is left as it is.
+/// existing bucket is left as it is, but for [`read_from_the_leader`].
 async fn ensure_bucket(
     admin: &async_nats::Client,
     owner: &MemberId,
@@ -303,17 +303,45 @@ async fn ensure_bucket(
 ) -> Result<(), Error> {
     let js = jetstream::with_prefix(admin.clone(), &natsauth::admin_api_prefix(owner));
     let bucket = config.bucket.clone();
-    if js.get_key_value(&bucket).await.is_ok() {
+    if js.get_key_value(&bucket).await.is_err() {
+        match js.create_key_value(config).await {
+            Ok(_) => {}
+            // Another administrator may have made it meanwhile.
+            Err(_) if js.get_key_value(&bucket).await.is_ok() => {}
+            Err(e) => {
+                return Err(Error::Nats(format!(
+                    "provisioning bucket {bucket} of {owner}: {e}"
+                )));
+            }
+        }
+    }
+    read_from_the_leader(&js, &format!("KV_{bucket}"))
+        .await
+        .map_err(|e| Error::Nats(format!("provisioning bucket {bucket} of {owner}: {e}")))
+}
+
+/// Turns off direct gets on a bucket's stream, so that every read goes to
+/// the stream's leader and sees every write that was acknowledged.
+///
+/// async-nats makes every bucket with `allow_direct`, and on a replicated
+/// stream that lets any replica answer a read, a follower included, which
+/// may not have applied the newest writes yet. A case store that writes a
+/// case with its outbox and then reads it back to submit the outbox would
+/// then read the case before the write, find no outbox, and submit
+/// nothing: a message lost until the next restart. Seen on a three-node
+/// cluster (`replay/tests/lifecycle/scenario.rs`). The key-value client
+/// reads through `STREAM.MSG.GET`, from the leader, once the stream does
+/// not allow direct gets.
+async fn read_from_the_leader(js: &jetstream::Context, stream: &str) -> Result<(), String> {
+    let mut handle = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+    let info = handle.info().await.map_err(|e| e.to_string())?;
+    if !info.config.allow_direct {
         return Ok(());
     }
-    match js.create_key_value(config).await {
-        Ok(_) => Ok(()),
-        // Another administrator may have made it meanwhile.
-        Err(_) if js.get_key_value(&bucket).await.is_ok() => Ok(()),
-        Err(e) => Err(Error::Nats(format!(
-            "provisioning bucket {bucket} of {owner}: {e}"
-        ))),
-    }
+    let mut config = info.config.clone();
+    config.allow_direct = false;
+    js.update_stream(config).await.map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Everything Homeward needs on the server, made or brought up to date:
@@ -418,4 +446,31 @@ pub async fn bucket_keys(store: &kv::Store) -> Result<Vec<String>, Error> {
     }
     live.sort();
     Ok(live)
+}
+
+/// Whether a JetStream write was refused because the stream (or the
+/// subject, or the key) is no longer at the sequence the writer expected:
+/// someone else wrote first, the conflict that optimistic concurrency
+/// expects. A lone server answers it with error code 10071
+/// (`STREAM_WRONG_LAST_SEQUENCE`), which async-nats 0.51 turns into
+/// `PublishErrorKind::WrongLastSequence` and
+/// `kv::UpdateErrorKind::WrongLastRevision`; a clustered stream answers
+/// with 10164 (`STREAM_WRONG_LAST_SEQUENCE_CONSTANT`), which it files
+/// under `Other`. Looks through `error` and its sources for either code.
+pub fn is_wrong_last_sequence(error: &(dyn std::error::Error + 'static)) -> bool {
+    use async_nats::jetstream::ErrorCode;
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(js) = e.downcast_ref::<async_nats::jetstream::Error>()
+            && matches!(
+                js.error_code(),
+                ErrorCode::STREAM_WRONG_LAST_SEQUENCE
+                    | ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT
+            )
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }

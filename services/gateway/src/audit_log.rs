@@ -180,7 +180,7 @@ impl AuditLog {
                             e.kind(),
                             PublishErrorKind::WrongLastSequence
                                 | PublishErrorKind::WrongLastMessageId
-                        ) =>
+                        ) || homeward_core::streams::is_wrong_last_sequence(&e) =>
                     {
                         in_order = false;
                     }

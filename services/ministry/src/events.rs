@@ -406,7 +406,10 @@ impl EventLog {
                         self.remember(subject, tail);
                         self.appended.send_replace(ack.sequence);
                     }
-                    Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    Err(e)
+                        if e.kind() == PublishErrorKind::WrongLastSequence
+                            || streams::is_wrong_last_sequence(&e) =>
+                    {
                         // Someone appended to this timeline first: read
                         // where it stands now.
                         self.forget(subject);

@@ -90,7 +90,11 @@ impl CaseStore {
                 .update(&case.case_ref, value.into(), revision)
                 .await
                 .map_err(|e| {
-                    if e.kind() == kv::UpdateErrorKind::WrongLastRevision {
+                    // A clustered bucket reports the conflict as another
+                    // kind: see homeward_core::streams::is_wrong_last_sequence.
+                    if e.kind() == kv::UpdateErrorKind::WrongLastRevision
+                        || homeward_core::streams::is_wrong_last_sequence(&e)
+                    {
                         None
                     } else {
                         Some(MinistryError::nats(e))

@@ -36,7 +36,42 @@ use homeward_gateway::{Gateway, GatewayConfig, GatewayError};
 use homeward_core::published::{self, PolicyHandle};
 
 use crate::devkeys;
-use crate::natsd::{NatsServer, ServerOptions};
+use crate::natsd::{ClusterNode, NatsServer, ServerOptions};
+
+/// How long a new cluster may take to serve JetStream.
+pub const CLUSTER_READY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Starts one server, or a cluster of `nodes` on loopback: the first with
+/// `options`, the others with the same settings on stores of their own.
+fn start_servers(
+    options: ServerOptions,
+    nodes: usize,
+) -> Result<(NatsServer, Vec<NatsServer>), Error> {
+    if nodes <= 1 {
+        return Ok((NatsServer::start(options)?, Vec::new()));
+    }
+    let routes = (0..nodes)
+        .map(|_| crate::natsd::free_port())
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut servers = Vec::with_capacity(nodes);
+    for (i, route_port) in routes.iter().enumerate() {
+        let mut node = options.clone();
+        node.port = None;
+        node.store_dir = options
+            .store_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("n{}", i + 1)));
+        node.cluster = Some(ClusterNode {
+            cluster: "homeward".into(),
+            server_name: format!("n{}", i + 1),
+            route_port: *route_port,
+            routes: routes.clone(),
+        });
+        servers.push(NatsServer::start(node)?);
+    }
+    let first = servers.remove(0);
+    Ok((first, servers))
+}
 
 /// The demo policy in this repository.
 pub fn demo_policy_path() -> PathBuf {
@@ -54,6 +89,11 @@ pub struct LocalOptions {
     /// Whether clients reach the server over TLS; TLS by default, as in a
     /// real deployment.
     pub transport: Transport,
+    /// How many nats-servers: 0 or 1 for one; 3 (or any number above 1)
+    /// for a JetStream cluster of that many nodes on loopback, with every
+    /// stream, consumer and bucket replicated on three of them (on all,
+    /// when fewer).
+    pub nodes: usize,
 }
 
 /// How clients reach the embedded server.
@@ -90,7 +130,12 @@ impl GatewayTask {
 /// An embedded deployment.
 #[derive(Debug)]
 pub struct Local {
+    /// The server, or a cluster's first node.
     pub server: NatsServer,
+    /// A cluster's other nodes; none for one server.
+    pub peers: Vec<NatsServer>,
+    /// How many copies JetStream keeps of every stream.
+    pub replicas: usize,
     pub schemas: Arc<SchemaRegistry>,
     pub policy: Arc<Policy>,
     keys: BTreeMap<MemberId, String>,
@@ -151,7 +196,8 @@ impl Local {
             server_options.extra_config,
             natsauth::server_config(&policy, &nats_keys)?
         );
-        let server = NatsServer::start(server_options)?;
+        let (server, peers) = start_servers(server_options, options.nodes)?;
+        let replicas = (peers.len() + 1).min(3);
         let policy_for_members = policy.clone();
         let policy_text = std::fs::read_to_string(&policy_path).map_err(|e| Error::Io {
             path: policy_path.clone(),
@@ -160,6 +206,8 @@ impl Local {
         let authority = devkeys::policy_authority(&keys_dir)?;
         let mut local = Self {
             server,
+            peers,
+            replicas,
             schemas,
             policy,
             keys,
@@ -172,7 +220,7 @@ impl Local {
             _temp: temp,
         };
         let admin = local.client("homeward-provisioning").await?;
-        streams::provision(&admin, &local.policy, 1).await?;
+        local.provision(&admin).await?;
         local.publish_policy(1, &local.keyring_text()?).await?;
         // One follower for every member client: it reads as the operator,
         // whose account receives the published policy like any other.
@@ -196,8 +244,38 @@ impl Local {
         Ok(local)
     }
 
+    /// The client URL: the server's, or every node's, separated by commas.
     pub fn url(&self) -> String {
-        self.server.url()
+        std::iter::once(&self.server)
+            .chain(&self.peers)
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Every server: the first, then a cluster's other nodes.
+    pub fn servers_mut(&mut self) -> impl Iterator<Item = &mut NatsServer> {
+        std::iter::once(&mut self.server).chain(&mut self.peers)
+    }
+
+    /// Provisions everything, as the administrator. A cluster that has
+    /// just started serves JetStream only once its nodes have elected a
+    /// metadata leader and see each other; until then its requests fail,
+    /// and are made again, for at most [`CLUSTER_READY`].
+    async fn provision(&self, admin: &async_nats::Client) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        loop {
+            match streams::provision(admin, &self.policy, self.replicas).await {
+                Ok(()) => return Ok(()),
+                Err(e) if self.peers.is_empty() || started.elapsed() > CLUSTER_READY => {
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "the cluster does not serve JetStream yet");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        }
     }
 
     /// The development keyring the deployment's policy uses.

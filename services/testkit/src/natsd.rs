@@ -206,6 +206,47 @@ pub struct ServerOptions {
     /// refuses every client that does not speak TLS, and [`NatsServer::url`]
     /// is a `tls://` one; its clients need the `ca` file.
     pub tls: Option<TlsFiles>,
+    /// The server's place in a JetStream cluster; a lone server when
+    /// `None`.
+    pub cluster: Option<ClusterNode>,
+}
+
+/// One node of a JetStream cluster on loopback: its own name, the
+/// cluster's, the port it takes routes on, and the route port of every
+/// node (itself included; a server ignores a route to itself).
+#[derive(Debug, Clone)]
+pub struct ClusterNode {
+    pub cluster: String,
+    pub server_name: String,
+    pub route_port: u16,
+    pub routes: Vec<u16>,
+}
+
+impl ClusterNode {
+    fn config(&self) -> String {
+        let routes = self
+            .routes
+            .iter()
+            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Routes stay on loopback, in plain text: the test machine's own
+        // traffic. A deployment's routes are TLS (deploy/README.md).
+        format!(
+            "server_name: {:?}\ncluster {{\n  name: {:?}\n  listen: \"127.0.0.1:{}\"\n  routes: [{routes}]\n}}\n",
+            self.server_name, self.cluster, self.route_port
+        )
+    }
+}
+
+/// A port on loopback that nothing listens on now, for a cluster's routes,
+/// which every node must know before any starts. Another process could
+/// take it in between; the server then fails to start and says so.
+pub fn free_port() -> Result<u16, Error> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::Server(format!("no free port on loopback: {e}")))
 }
 
 /// A running nats-server, killed on drop.
@@ -343,8 +384,13 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
         .as_ref()
         .map(|files| files.server_config() + "\n")
         .unwrap_or_default();
+    let cluster = options
+        .cluster
+        .as_ref()
+        .map(ClusterNode::config)
+        .unwrap_or_default();
     let config = format!(
-        "listen: \"127.0.0.1:{port}\"\nhttp: 0\nmax_payload: 1MB\njetstream {{\n  store_dir: {store:?}\n{sync}{encryption}}}\n{tls}{}\n",
+        "listen: \"127.0.0.1:{port}\"\nhttp: 0\nmax_payload: 1MB\n{cluster}jetstream {{\n  store_dir: {store:?}\n{sync}{encryption}}}\n{tls}{}\n",
         options.extra_config,
         store = store.display().to_string(),
     );

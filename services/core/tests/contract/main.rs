@@ -3,6 +3,7 @@
 //! area.
 
 mod asyncapi;
+mod conflicts;
 mod examples;
 mod jcs;
 mod jcs_writer;

@@ -105,15 +105,29 @@ async fn hostile_reply_subjects_land_in_no_stream() {
     own.put("HOL-PLANTED", planted.clone().into())
         .await
         .expect("planted");
+    // The same bytes in its own event log, the one stream of its own that
+    // answers direct gets with the raw bytes (its bucket is read from the
+    // leader, through STREAM.MSG.GET, which answers in JSON).
+    kz.js
+        .publish("hw.events.kz.mfa.planted", planted.clone().into())
+        .await
+        .expect("sent")
+        .await
+        .expect("planted in its event log");
     let before = stores(&local).await;
 
     let pull = r#"{"batch":1,"no_wait":true}"#;
-    let channels: [(&str, &str, &[u8]); 4] = [
+    let channels: [(&str, &str, &[u8]); 5] = [
         ("submit", "hw.submit.kz.mfa", b"{\"not\":\"an envelope\"}"),
         (
             "direct-get",
-            "$JS.API.DIRECT.GET.KV_hw_cases_kz_mfa.$KV.hw_cases_kz_mfa.HOL-PLANTED",
+            "$JS.API.DIRECT.GET.HW_EVENTS_kz_mfa.hw.events.kz.mfa.planted",
             b"",
+        ),
+        (
+            "msg-get",
+            "$JS.API.STREAM.MSG.GET.KV_hw_cases_kz_mfa",
+            br#"{"last_by_subj":"$KV.hw_cases_kz_mfa.HOL-PLANTED"}"#,
         ),
         (
             "pull",

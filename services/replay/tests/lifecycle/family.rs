@@ -4,11 +4,22 @@ use futures::StreamExt;
 use homeward_core::subjects;
 use homeward_replay::replay;
 
-use crate::support::{CENSUS, plan, world};
+use crate::support::{CENSUS, plan, world_on};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_family_goes_from_the_census_to_reintegration() {
-    let (local, world, api) = world().await;
+    family_lifecycle(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_goes_from_the_census_to_reintegration_on_a_three_node_cluster() {
+    family_lifecycle(3).await;
+}
+
+/// The lifecycle, on `nodes` servers: the same steps and the same figures
+/// on one server and on a cluster.
+async fn family_lifecycle(nodes: usize) {
+    let (local, world, api) = world_on(nodes).await;
     let imported = api
         .command(
             "aanes.camps",
@@ -69,6 +80,18 @@ async fn a_family_goes_from_the_census_to_reintegration() {
         "{} deliveries",
         info.state.messages
     );
+    if nodes > 1 {
+        // On a cluster, every delivery is held by three servers.
+        assert_eq!(info.config.num_replicas, 3);
+        let cluster = info.cluster.as_ref().expect("cluster info");
+        assert_eq!(
+            cluster.replicas.iter().filter(|r| r.current).count(),
+            2,
+            "HW_DELIVER's leader {:?} and its replicas {:?}",
+            cluster.leader,
+            cluster.replicas
+        );
+    }
     for member in local.policy.members() {
         let party = member.id.party();
         if party == "kz" || party == "aanes" {

@@ -9,7 +9,7 @@ use homeward_replay::plan;
 use homeward_replay::replay::{self, Progress};
 use homeward_scenario::population::Population;
 
-use crate::support::world;
+use crate::support::world_on;
 
 fn row(report: &Report, operation: &str, round: u32) -> Figures {
     report.total(|r| r.operation == operation && r.round == round)
@@ -17,7 +17,18 @@ fn row(report: &Report, operation: &str, round: u32) -> Figures {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_replay_reports_the_public_figures_exactly() {
-    let (local, world, api) = world().await;
+    replay_reports_the_public_figures(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_reports_the_public_figures_exactly_on_a_three_node_cluster() {
+    replay_reports_the_public_figures(3).await;
+}
+
+/// The replay, on `nodes` servers: the report is the same on one server
+/// and on a cluster.
+async fn replay_reports_the_public_figures(nodes: usize) {
+    let (local, world, api) = world_on(nodes).await;
     let population = Population::generate(2019);
     replay::run(
         &api,

@@ -6,9 +6,18 @@ use homeward_replay::world::World;
 use homeward_testkit::local::{Local, LocalOptions};
 
 pub async fn world() -> (Local, World, Api) {
-    let local = Local::start(LocalOptions::default())
-        .await
-        .expect("local deployment");
+    world_on(1).await
+}
+
+/// A world on `nodes` nats-servers: one, or a JetStream cluster with every
+/// stream replicated three times.
+pub async fn world_on(nodes: usize) -> (Local, World, Api) {
+    let local = Local::start(LocalOptions {
+        nodes,
+        ..Default::default()
+    })
+    .await
+    .expect("local deployment");
     let world = World::start(&local).await.expect("services start");
     let api = homeward_replay::api::of_world(&world).expect("api");
     (local, world, api)
