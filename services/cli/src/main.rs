@@ -10,6 +10,7 @@ mod census;
 mod demo;
 #[cfg(feature = "dev")]
 mod keys;
+mod parked;
 mod paths;
 mod policy;
 mod progress;
@@ -75,6 +76,12 @@ enum Command {
     /// Where one state's families stand, per operation and round and per
     /// operation in all, from its foreign ministry's service.
     Report(report::ReportArgs),
+    /// Deliveries a ministry service parked after failing to process
+    /// them, and their redrive, through the service's API.
+    Parked {
+        #[command(subcommand)]
+        command: ParkedCommand,
+    },
     /// Camp censuses.
     Census {
         #[command(subcommand)]
@@ -96,6 +103,16 @@ enum TlsCommand {
     /// Makes a development CA and a server certificate signed by it, for
     /// nats-server's `tls` block and the clients' `--tls-ca`.
     DevCa(tls::DevCaArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ParkedCommand {
+    /// Lists the parked deliveries: sequence, type, id, sender, case,
+    /// failure, attempts; never their content.
+    List(parked::ServiceArgs),
+    /// Redrives a parked delivery once its cause is fixed, with the
+    /// parked deliveries of its case, in the order they were delivered.
+    Redrive(parked::RedriveArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +300,12 @@ fn main() -> ExitCode {
                 command: AuditCommand::Verify(args),
             } => audit::verify(args).await,
             Command::Report(args) => report::run(args).await,
+            Command::Parked {
+                command: ParkedCommand::List(args),
+            } => parked::list(args).await,
+            Command::Parked {
+                command: ParkedCommand::Redrive(args),
+            } => parked::redrive(args).await,
             Command::Census {
                 command: CensusCommand::Import(args),
             } => census::import(args).await,

@@ -106,6 +106,13 @@ pub enum MatchError {
     /// The located data at `path`; no value is repeated.
     #[error("located data at {path}: {problem}")]
     Located { path: String, problem: String },
+    /// Line `line` (1-based) of an extract in JSON lines; no value is
+    /// repeated.
+    #[error("registry extract line {line}: {problem}")]
+    Line { line: usize, problem: String },
+    /// The extract could not be read at all.
+    #[error("registry extract: {0}")]
+    Read(#[source] std::io::Error),
 }
 
 /// The matcher over one state's registry extract.
@@ -120,6 +127,23 @@ impl Matcher {
     pub fn new(extract: Vec<RegistryRecord>) -> Result<Self, MatchError> {
         Ok(Self {
             index: registry::Index::build(extract)?,
+        })
+    }
+
+    /// Indexes an extract in JSON lines: one [`RegistryRecord`] per line,
+    /// in its JSON form (`recordId`, `names` with `given`, `family` and
+    /// `patronymic`, `sex`, `birthDate`, `mother`, `father`); blank lines
+    /// are skipped. A line that is not a record, or a record refused by
+    /// [`Matcher::new`], is named by its line number
+    /// ([`MatchError::Line`]), without repeating what it holds.
+    pub fn from_json_lines(reader: impl std::io::BufRead) -> Result<Self, MatchError> {
+        let (extract, lines) = registry::read_json_lines(reader)?;
+        Self::new(extract).map_err(|e| match e {
+            MatchError::Registry { record, problem } => MatchError::Line {
+                line: lines[record],
+                problem,
+            },
+            other => other,
         })
     }
 

@@ -56,6 +56,47 @@ pub enum RegistrySex {
     Male,
 }
 
+/// The records of an extract in JSON lines, with the line number (1-based)
+/// of each. A parse error says where and of what kind, never the line's
+/// content: serde's own messages quote the value they stumble on, and an
+/// extract's values are names and birth dates.
+pub(crate) fn read_json_lines(
+    reader: impl std::io::BufRead,
+) -> Result<(Vec<RegistryRecord>, Vec<usize>), MatchError> {
+    let mut extract = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line_no = i + 1;
+        let text = line.map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => MatchError::Line {
+                line: line_no,
+                problem: "is not UTF-8".into(),
+            },
+            _ => MatchError::Read(e),
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let record: RegistryRecord = serde_json::from_str(&text).map_err(|e| {
+            let problem = match e.classify() {
+                serde_json::error::Category::Data => format!(
+                    "column {}: not a registry record (a field missing, unknown, repeated or of the wrong type; expected recordId, names [{{given, family, patronymic?}}], sex female|male, birthDate, mother?, father?)",
+                    e.column()
+                ),
+                serde_json::error::Category::Eof => "the JSON object is cut off".into(),
+                _ => format!("column {}: not JSON", e.column()),
+            };
+            MatchError::Line {
+                line: line_no,
+                problem,
+            }
+        })?;
+        extract.push(record);
+        lines.push(line_no);
+    }
+    Ok((extract, lines))
+}
+
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// The role a token has in a registry name.

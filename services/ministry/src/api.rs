@@ -11,8 +11,11 @@
 //! | GET | `/cases` | every case: reference, stage, persons |
 //! | GET | `/cases/{caseRef}?after=REV&wait=SECS` | one case with its revision; with `after`, waits up to `wait` seconds (max 30) for a newer revision |
 //! | POST | `/cases/{caseRef}/{action}` | a decision on one case (JSON body); 409 with `rule` when the flow does not allow it |
+//! | GET | `/cases/{caseRef}/{view}` | a view the role computes of one case, e.g. the security service's `candidates` |
 //! | POST | `/commands/{command}?…` | a command opening cases, e.g. `census` (CSV body; `registeredOn=YYYY-MM-DD` dates the registration, default today) |
 //! | GET | `/views/{view}` | a view the role computes over all of the member's cases, e.g. the foreign ministry's `report` |
+//! | GET | `/parked` | the deliveries parked after failing to process, in the order they were delivered: sequence, sender, type, id, case, failure, attempts, when stored and parked; never their content ([`crate::parked`]) |
+//! | POST | `/parked/{seq}/redrive` | redrives a parked delivery, with the parked deliveries of its case before and after it, in order; what became of each; 409 when one fails again (it stays parked) |
 //! | GET | `/events` | the event feed (`text/event-stream`): every change to the member's cases and every message it received or sent, references only, from the position `Last-Event-ID` (or `?after=N`) names ([`crate::events`]) |
 //!
 //! # Who may call it
@@ -251,9 +254,11 @@ pub fn router(
         .route("/events", get(events))
         .route("/cases", get(list))
         .route("/cases/{case_ref}", get(one))
-        .route("/cases/{case_ref}/{action}", post(act))
+        .route("/cases/{case_ref}/{action}", post(act).get(case_view))
         .route("/commands/{command}", post(command))
         .route("/views/{view}", get(view))
+        .route("/parked", get(parked))
+        .route("/parked/{sequence}/redrive", post(redrive))
         .route_layer(middleware::from_fn_with_state(access.clone(), bearer));
     Router::new()
         .route("/health", get(health_of))
@@ -461,6 +466,45 @@ async fn view(
     Path(view): Path<String>,
 ) -> Result<Response, ActionError> {
     Ok(axum::Json(m.view(&view).await?).into_response())
+}
+
+async fn parked(State(m): State<Arc<Ministry>>) -> Result<Response, ActionError> {
+    Ok(axum::Json(m.parked().await?).into_response())
+}
+
+/// Redrives one parked delivery and its case's others. Takes no body, so
+/// it asks for none, but a POST must still name JSON (see the module
+/// documentation).
+async fn redrive(
+    State(m): State<Arc<Ministry>>,
+    Path(sequence): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ActionError> {
+    if let Some(refused) = wrong_media_type(&headers, "application/json") {
+        return Ok(refused);
+    }
+    let sequence: u64 = sequence.parse().map_err(|_| {
+        ActionError::Invalid(format!(
+            "{sequence:?} is not a parked delivery's sequence (a whole number)"
+        ))
+    })?;
+    let redriven = m.redrive(sequence).await?;
+    let failed = redriven
+        .iter()
+        .any(|r| matches!(r, crate::parked::Redriven::Failed { .. }));
+    let status = if failed {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(json!({ "redriven": redriven }))).into_response())
+}
+
+async fn case_view(
+    State(m): State<Arc<Ministry>>,
+    Path((case_ref, view)): Path<(String, String)>,
+) -> Result<Response, ActionError> {
+    Ok(axum::Json(m.case_view(&case_ref, &view).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]

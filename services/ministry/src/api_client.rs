@@ -1,6 +1,7 @@
 //! A client of the ministry services' HTTP API (`api`), as a ministry's own
 //! systems use it: actions on a case, commands, and waiting for a case to
-//! reach a state with the API's long poll. Every request carries the
+//! reach a state with the API's long poll, parked deliveries and their
+//! redrive. Every request carries the
 //! member's bearer token, and a POST its content type. Errors name the
 //! member, the action and what the service answered.
 
@@ -143,6 +144,31 @@ impl ApiClient {
         let text = response.text().await?;
         anyhow::ensure!(status.is_success(), "{member} cases: {status}: {text}");
         Ok(serde_json::from_str(&text)?)
+    }
+
+    /// `GET /parked`: the member's parked deliveries, references only.
+    pub async fn parked(&self, member: &str) -> anyhow::Result<Value> {
+        let response = self
+            .request(reqwest::Method::GET, member, "/parked")?
+            .send()
+            .await?;
+        answer(response, || format!("{member} parked")).await
+    }
+
+    /// `POST /parked/{sequence}/redrive`: what became of each parked
+    /// delivery of its case. A redrive that failed again is an error
+    /// naming what the service answered.
+    pub async fn redrive(&self, member: &str, sequence: u64) -> anyhow::Result<Value> {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                member,
+                &format!("/parked/{sequence}/redrive"),
+            )?
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .send()
+            .await?;
+        answer(response, || format!("{member} redrive of {sequence}")).await
     }
 
     /// Waits until the member's case satisfies `ready`, using the API's

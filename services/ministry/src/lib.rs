@@ -14,6 +14,8 @@
 //! - [`events`]: the member's event log, the projection of its cases'
 //!   timelines, and the feed `GET /events` serves from it.
 //! - [`runtime`]: the delivery loop, transitions, the outbox, refusals.
+//! - [`parked`]: deliveries that fail to process: retried with backoff,
+//!   then parked for a redrive.
 //! - [`api`]: the HTTP JSON API, and who may call it.
 //! - [`health`]: the state of the delivery and receipt loops, for `/health`.
 //! - [`api_client`]: a client of that API, for a ministry's own systems.
@@ -30,6 +32,7 @@ pub mod case;
 pub mod events;
 pub mod health;
 pub mod noted;
+pub mod parked;
 pub mod read;
 pub mod runtime;
 pub mod service;
@@ -65,6 +68,10 @@ pub enum MinistryError {
     },
     #[error("case {0} is written too often at once; gave up")]
     Contention(String),
+    /// The role panicked on a delivered message of this type: a bug in
+    /// the role ([`crate::parked`]).
+    #[error("the role panicked on a {0}")]
+    RolePanicked(String),
     /// A delivery failed this service's own checks, with the rule: it was
     /// refused back to its sender, and is to be terminated.
     #[error("refused on delivery: {0}")]
@@ -76,20 +83,5 @@ pub enum MinistryError {
 impl MinistryError {
     pub fn nats(e: impl std::fmt::Display) -> Self {
         MinistryError::Nats(e.to_string())
-    }
-}
-
-/// How the delivery loop treats a failure to handle a delivery: what will
-/// never succeed (a corrupt case, an invalid message, a delivery refused by
-/// this service's own checks) is terminated; anything else is tried again.
-impl From<MinistryError> for homeward_core::client::HandlerError {
-    fn from(e: MinistryError) -> Self {
-        use homeward_core::client::HandlerError;
-        match e {
-            MinistryError::Corrupt(_) | MinistryError::Invalid(_) | MinistryError::Refused(_) => {
-                HandlerError::Permanent(e.to_string())
-            }
-            _ => HandlerError::Transient(e.to_string()),
-        }
     }
 }

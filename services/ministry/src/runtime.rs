@@ -33,13 +33,21 @@
 //! to the member's event log ([`crate::events`]), and a delivery that
 //! changes no case is recorded there before it is acknowledged; the
 //! service appends what is missing for every case when it starts.
+//!
+//! A delivery that fails to process for any reason but a rule is tried
+//! again with backoff, and parked after a bounded number of attempts, so
+//! that it never blocks the member's other deliveries; a redrive applies
+//! it once fixed ([`crate::parked`]). A role that panics on a message
+//! fails that delivery, not the loop.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use async_nats::jetstream::{self, AckKind};
+use futures::StreamExt;
 use hmac::{Hmac, Mac};
-use homeward_core::client::{Delivery, HandlerError, MemberClient};
+use homeward_core::client::{Delivery, MemberClient};
 use homeward_core::envelope::{Envelope, EnvelopeBuilder, format_time, is_case_ref};
 use homeward_core::message_types as types;
 use homeward_core::{MemberId, SchemaRegistry, SigningKey};
@@ -51,6 +59,7 @@ use tokio_util::sync::CancellationToken;
 use crate::MinistryError;
 use crate::case::{Case, Event, MessageKey, Pending, Person};
 use crate::events::{EVENTS_RETRY, EventLog, FeedEvent};
+use crate::parked::{Failure, Parked, ParkedMessage, Redriven, Retry, exact_time};
 use crate::store::{CaseStore, Write};
 use crate::verify::{AgeLimits, check_delivery};
 
@@ -306,6 +315,18 @@ pub trait Role: Send + Sync + 'static {
     fn view(&self, _ctx: &Ctx<'_>, view: &str, _cases: &[Case]) -> Result<Value, ActionError> {
         Err(ActionError::NotFound(format!("no view {view:?}")))
     }
+
+    /// A read-only view of one case, through the API
+    /// (`GET /cases/{caseRef}/{view}`), e.g. the security service's
+    /// `candidates`; `case` is `None` when the member holds no such case.
+    fn case_view(
+        &self,
+        _ctx: &Ctx<'_>,
+        view: &str,
+        _case: Option<&Case>,
+    ) -> Result<Value, ActionError> {
+        Err(ActionError::NotFound(format!("no view {view:?} of a case")))
+    }
 }
 
 /// One member's running service.
@@ -323,6 +344,36 @@ pub struct Ministry {
     ids: IdKey,
     submissions: Mutex<Submissions>,
     alarms: Mutex<Alarms>,
+    retry: Retry,
+    /// Cases with a delivery being retried, each with the earliest such
+    /// delivery's sequence: a later delivery of the case waits behind it.
+    retrying: Mutex<BTreeMap<String, u64>>,
+    /// Cases with parked deliveries, by sequence: a later delivery of the
+    /// case is parked behind them. Held while a delivery is checked
+    /// against it and parked, and for a whole redrive, so that the two
+    /// never cross.
+    parking: tokio::sync::Mutex<BTreeMap<String, BTreeSet<u64>>>,
+}
+
+/// How a service starts: the ages of envelopes it takes, and how it
+/// retries a delivery that fails before parking it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub limits: AgeLimits,
+    pub retry: Retry,
+}
+
+/// What the delivery loop does with a delivery once handled.
+enum Taken {
+    /// Applied, or changed nothing: ack.
+    Done,
+    /// Refused by this service's own checks, and answered: term.
+    Refused(String),
+    /// Failed, or waits behind an earlier failing delivery of its case:
+    /// nak, to come again after the delay.
+    Again(Duration),
+    /// Parked: term, with the reason operators see.
+    Parked(String),
 }
 
 /// What this process knows of its own outgoing messages' submissions.
@@ -351,6 +402,9 @@ pub struct Alarms {
     /// Outgoing messages JetStream took for a duplicate of a submission this
     /// service never made; each stays in its outbox until it is stored.
     pub foreign_duplicates: u64,
+    /// Deliveries parked after failing to process ([`crate::parked`]);
+    /// `GET /parked` lists those still parked.
+    pub parked_deliveries: u64,
 }
 
 /// How often messages held as duplicates of someone else's submission are
@@ -406,9 +460,33 @@ impl Ministry {
         schemas: Arc<SchemaRegistry>,
         limits: AgeLimits,
     ) -> Result<Arc<Self>, MinistryError> {
+        let options = Options {
+            limits,
+            ..Options::default()
+        };
+        Self::start_with_options(client, role, schemas, options).await
+    }
+
+    /// As [`Ministry::start`], with `options`.
+    pub async fn start_with_options(
+        client: MemberClient,
+        role: Arc<dyn Role>,
+        schemas: Arc<SchemaRegistry>,
+        options: Options,
+    ) -> Result<Arc<Self>, MinistryError> {
+        let Options { limits, retry } = options;
         let store = CaseStore::open(client.jetstream(), client.member()).await?;
         let events = EventLog::open(client.jetstream(), client.member()).await?;
         let ids = IdKey::of(client.key());
+        let mut parking: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+        for parked in store.all_parked().await? {
+            if let Some(case_ref) = parked.message.case_ref {
+                parking
+                    .entry(case_ref)
+                    .or_default()
+                    .insert(parked.message.sequence);
+            }
+        }
         let ministry = Arc::new(Self {
             client,
             store,
@@ -420,6 +498,9 @@ impl Ministry {
             ids,
             submissions: Mutex::default(),
             alarms: Mutex::default(),
+            retry,
+            retrying: Mutex::default(),
+            parking: tokio::sync::Mutex::new(parking),
         });
         ministry.recover().await?;
         Ok(ministry)
@@ -551,24 +632,344 @@ impl Ministry {
     }
 
     /// Consumes this member's deliveries until `shutdown`, each through
-    /// [`Ministry::handle_delivery`]: what will never succeed is
-    /// terminated, anything else tried again
-    /// (`From<MinistryError> for HandlerError`).
+    /// [`Ministry::handle_delivery`]. Success acks; a delivery refused by
+    /// this service's own checks, or that does not verify, is terminated;
+    /// a failure is naked with backoff and, after
+    /// [`Retry::attempts`], parked and terminated ([`crate::parked`]).
     pub async fn run_deliveries(
         self: &Arc<Self>,
         shutdown: CancellationToken,
     ) -> Result<(), homeward_core::Error> {
-        let me = self.clone();
-        self.client
-            .run_deliveries(shutdown, move |delivery: Delivery| {
-                let me = me.clone();
-                async move {
-                    me.handle_delivery(&delivery)
-                        .await
-                        .map_err(HandlerError::from)
-                }
-            })
+        let consumer = self.client.delivery_consumer().await?;
+        let mut messages = consumer
+            .messages()
             .await
+            .map_err(homeward_core::Error::nats)?;
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let Some(message) = next else { return Ok(()) };
+            let message = match message {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, member = %self.member(), "delivery stream error");
+                    continue;
+                }
+            };
+            // A delivery without readable metadata cannot be told apart
+            // from another: it is sent again, never handled as sequence 0.
+            let (sequence, attempt, stored_at) = match message.info() {
+                Ok(i) => (i.stream_sequence, i.delivered, i.published),
+                Err(e) => {
+                    tracing::warn!(error = %e, member = %self.member(), "a delivery without readable metadata; it will come again");
+                    let _ = message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await;
+                    continue;
+                }
+            };
+            let envelope = match self.client.verify_delivery(&message.payload) {
+                Ok(envelope) => envelope,
+                Err(reason) => {
+                    tracing::error!(member = %self.member(), sequence, %reason, "delivery failed verification; terminated");
+                    self.terminate(&message, "unverified").await;
+                    continue;
+                }
+            };
+            let delivery = Delivery {
+                envelope,
+                sequence,
+                attempt,
+                stored_at,
+            };
+            match self.take(&delivery, &message.payload).await {
+                Taken::Done => {
+                    if let Err(e) = message.double_ack().await {
+                        tracing::warn!(error = %e, sequence, "ack failed; the delivery will come again");
+                    }
+                }
+                Taken::Refused(rule) => self.terminate(&message, &format!("refused {rule}")).await,
+                Taken::Again(delay) => {
+                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                }
+                Taken::Parked(reason) => self.terminate(&message, &reason).await,
+            }
+        }
+    }
+
+    /// Terminates a delivery with `reason`, which the server's
+    /// `MSG_TERMINATED` advisory carries to operators (async-nats's
+    /// `AckKind::Term` carries none). Waits for the server, like an ack;
+    /// a termination lost comes back as a redelivery, found parked.
+    async fn terminate(&self, message: &jetstream::Message, reason: &str) {
+        let Some(reply) = message.reply.clone() else {
+            return;
+        };
+        let term = bytes::Bytes::from(format!("+TERM {reason}"));
+        if let Err(e) = self.client.nats().request(reply, term).await {
+            tracing::warn!(error = %e, member = %self.member(), "a termination was not confirmed; the delivery may come again");
+        }
+    }
+
+    fn retrying(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
+        self.retrying.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The delivery of `sequence` of `case_ref` no longer fails.
+    fn done_retrying(&self, case_ref: Option<&str>, sequence: u64) {
+        if let Some(case_ref) = case_ref {
+            let mut retrying = self.retrying();
+            if retrying.get(case_ref) == Some(&sequence) {
+                retrying.remove(case_ref);
+            }
+        }
+    }
+
+    /// Handles one verified delivery, keeping its case's order: behind a
+    /// parked delivery of its case it is parked too, behind one being
+    /// retried it waits; a failure is retried until it is parked.
+    async fn take(&self, delivery: &Delivery, bytes: &[u8]) -> Taken {
+        let message = &delivery.envelope;
+        let sequence = delivery.sequence;
+        let case_ref = case_ref_of(message).ok().flatten().map(str::to_owned);
+        let case = case_ref.as_deref();
+        let again = self.retry.delay(delivery.attempt);
+        // Parked already, and delivered again: the termination was lost.
+        // A first delivery cannot have been parked.
+        let parked = if delivery.attempt > 1 {
+            self.store.parked(sequence).await
+        } else {
+            Ok(None)
+        };
+        match parked {
+            Ok(Some(parked)) => return Taken::Parked(parked.message.term_reason()),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(member = %self.member(), sequence, error = %e, "cannot tell whether a delivery is parked; will retry");
+                return Taken::Again(again);
+            }
+        }
+        if let Some(case) = case {
+            let parking = self.parking.lock().await;
+            let behind_parked = parking
+                .get(case)
+                .and_then(|s| s.first())
+                .is_some_and(|first| *first < sequence);
+            if behind_parked {
+                return self
+                    .park(
+                        delivery,
+                        bytes,
+                        case_ref.clone(),
+                        Failure::BehindEarlier,
+                        parking,
+                    )
+                    .await;
+            }
+            drop(parking);
+            let behind_retried = self.retrying().get(case).is_some_and(|s| *s < sequence);
+            if behind_retried {
+                if !self.retry.exhausted(delivery.attempt) {
+                    tracing::debug!(
+                        sequence,
+                        case,
+                        "waits behind an earlier delivery of its case that failed"
+                    );
+                    return Taken::Again(again);
+                }
+                let parking = self.parking.lock().await;
+                return self
+                    .park(
+                        delivery,
+                        bytes,
+                        case_ref.clone(),
+                        Failure::BehindEarlier,
+                        parking,
+                    )
+                    .await;
+            }
+        }
+        match self.handle_delivery(delivery).await {
+            Ok(()) => {
+                self.done_retrying(case, sequence);
+                Taken::Done
+            }
+            Err(MinistryError::Refused(rule)) => {
+                self.done_retrying(case, sequence);
+                Taken::Refused(rule)
+            }
+            Err(e) => {
+                let failure = Failure::of(&e);
+                if !self.retry.exhausted(delivery.attempt) {
+                    tracing::warn!(member = %self.member(), msg_id = message.id(), r#type = message.message_type(), case = case.unwrap_or(""), sequence, attempt = delivery.attempt, failure = failure.as_str(), error = %e, ?again, "a delivery failed to process; will retry");
+                    if let Some(case) = case {
+                        let mut retrying = self.retrying();
+                        let earliest = retrying.entry(case.to_owned()).or_insert(sequence);
+                        *earliest = (*earliest).min(sequence);
+                    }
+                    return Taken::Again(again);
+                }
+                let parking = self.parking.lock().await;
+                let taken = self
+                    .park(delivery, bytes, case_ref.clone(), failure, parking)
+                    .await;
+                if matches!(taken, Taken::Parked(_)) {
+                    self.done_retrying(case, sequence);
+                }
+                taken
+            }
+        }
+    }
+
+    /// Keeps a delivery that failed `failure` in the member's bucket, for
+    /// a redrive; it is to be terminated once kept, and tried again if it
+    /// could not be.
+    async fn park(
+        &self,
+        delivery: &Delivery,
+        bytes: &[u8],
+        case_ref: Option<String>,
+        failure: Failure,
+        mut parking: tokio::sync::MutexGuard<'_, BTreeMap<String, BTreeSet<u64>>>,
+    ) -> Taken {
+        let message = &delivery.envelope;
+        let parked = Parked {
+            message: ParkedMessage {
+                sequence: delivery.sequence,
+                sender: message.sender().to_string(),
+                message_type: message.message_type().to_owned(),
+                message_id: message.id().to_owned(),
+                case_ref: case_ref.clone(),
+                failure,
+                attempts: delivery.attempt,
+                stored_at: exact_time(delivery.stored_at),
+                parked_at: exact_time(OffsetDateTime::now_utc()),
+            },
+            // It verified, so it is JSON, so UTF-8.
+            envelope: String::from_utf8_lossy(bytes).into_owned(),
+        };
+        if let Err(e) = self.store.park(&parked).await {
+            tracing::warn!(member = %self.member(), sequence = delivery.sequence, error = %e, "a delivery to park could not be kept; it will come again");
+            return Taken::Again(self.retry.delay(delivery.attempt));
+        }
+        if let Some(case_ref) = case_ref {
+            parking
+                .entry(case_ref)
+                .or_default()
+                .insert(delivery.sequence);
+        }
+        self.alarms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .parked_deliveries += 1;
+        tracing::error!(
+            member = %self.member(),
+            msg_id = message.id(),
+            r#type = message.message_type(),
+            case = parked.message.case_ref.as_deref().unwrap_or(""),
+            sequence = delivery.sequence,
+            attempts = delivery.attempt,
+            failure = failure.as_str(),
+            "a delivery is parked; redrive it once fixed (POST /parked/{{seq}}/redrive)"
+        );
+        Taken::Parked(parked.message.term_reason())
+    }
+
+    /// The member's parked deliveries, in the order they were delivered:
+    /// references only.
+    pub async fn parked(&self) -> Result<Vec<ParkedMessage>, MinistryError> {
+        Ok(self
+            .store
+            .all_parked()
+            .await?
+            .into_iter()
+            .map(|p| p.message)
+            .collect())
+    }
+
+    /// Redrives the parked delivery of `sequence`: with every parked
+    /// delivery of its case, in the order they were delivered, each
+    /// through [`Ministry::handle_delivery`] as a delivery is. Stops at the
+    /// first that fails again, which stays parked with its new failure,
+    /// and so do those behind it.
+    pub async fn redrive(&self, sequence: u64) -> Result<Vec<Redriven>, ActionError> {
+        let mut parking = self.parking.lock().await;
+        let Some(first) = self.store.parked(sequence).await? else {
+            return Err(ActionError::NotFound(format!(
+                "no parked delivery {sequence}"
+            )));
+        };
+        let case_ref = first.message.case_ref.clone();
+        let mut sequences: BTreeSet<u64> = case_ref
+            .as_ref()
+            .and_then(|c| parking.get(c).cloned())
+            .unwrap_or_default();
+        sequences.insert(sequence);
+        let mut out = Vec::new();
+        for seq in sequences {
+            let Some(mut parked) = self.store.parked(seq).await? else {
+                forget_parked(&mut parking, case_ref.as_deref(), seq);
+                continue;
+            };
+            let message_id = parked.message.message_id.clone();
+            match self.redrive_one(&parked).await {
+                Ok(refused) => {
+                    self.store.unpark(seq).await?;
+                    forget_parked(&mut parking, case_ref.as_deref(), seq);
+                    tracing::info!(member = %self.member(), msg_id = %message_id, sequence = seq, "a parked delivery was redriven");
+                    out.push(match refused {
+                        None => Redriven::Applied {
+                            sequence: seq,
+                            message_id,
+                        },
+                        Some(rule) => Redriven::Refused {
+                            sequence: seq,
+                            message_id,
+                            rule,
+                        },
+                    });
+                }
+                Err(e) => {
+                    let failure = Failure::of(&e);
+                    tracing::warn!(member = %self.member(), msg_id = %message_id, sequence = seq, failure = failure.as_str(), error = %e, "a redriven delivery failed again; it stays parked");
+                    parked.message.failure = failure;
+                    parked.message.attempts += 1;
+                    self.store.park(&parked).await?;
+                    out.push(Redriven::Failed {
+                        sequence: seq,
+                        message_id,
+                        failure,
+                    });
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Handles one parked delivery again: `None` once applied, the rule
+    /// once refused.
+    async fn redrive_one(&self, parked: &Parked) -> Result<Option<String>, MinistryError> {
+        let envelope = match self.client.verify_delivery(parked.envelope.as_bytes()) {
+            Ok(envelope) => envelope,
+            Err(_) => {
+                tracing::warn!(member = %self.member(), sequence = parked.message.sequence, "a parked delivery no longer verifies (its key revoked?); dropped");
+                return Ok(Some("unverified".to_owned()));
+            }
+        };
+        let delivery = Delivery {
+            envelope,
+            sequence: parked.message.sequence,
+            attempt: parked.message.attempts + 1,
+            stored_at: parked.message.stored_at()?,
+        };
+        match self.handle_delivery(&delivery).await {
+            Ok(()) => Ok(None),
+            Err(MinistryError::Refused(rule)) => Ok(Some(rule)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Checks one delivery ([`crate::verify`]) and applies it to its case.
@@ -674,7 +1075,13 @@ impl Ministry {
                     Transition::quiet(c)
                 }))
             } else {
-                self.role.on_message(&ctx, existing.clone(), message)
+                // A panic is a bug in the role: it fails this delivery,
+                // which is retried and parked, not the delivery loop.
+                let role = &self.role;
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    role.on_message(&ctx, existing.clone(), message)
+                }))
+                .map_err(|_| MinistryError::RolePanicked(message.message_type().to_owned()))?
             };
             let (mut next, outgoing, what, refused) = match outcome {
                 Ok(Some(t)) => (t.case, t.outgoing, message.message_type().to_owned(), false),
@@ -915,6 +1322,21 @@ impl Ministry {
         self.role.view(&ctx, view, &cases)
     }
 
+    /// A view the role computes of one case ([`Role::case_view`]).
+    pub async fn case_view(&self, case_ref: &str, view: &str) -> Result<Value, ActionError> {
+        if !is_case_ref(case_ref) {
+            return Err(ActionError::Invalid(format!(
+                "{case_ref:?} is not a case reference"
+            )));
+        }
+        let case = self.store.get(case_ref).await?.map(|s| s.case);
+        let ctx = Ctx {
+            member: self.member(),
+            now: OffsetDateTime::now_utc(),
+        };
+        self.role.case_view(&ctx, view, case.as_ref())
+    }
+
     /// Signs outgoing messages. Ids derive from the causing message when
     /// there is one, so a retry produces the same ids.
     fn sign_all(
@@ -1124,6 +1546,22 @@ impl Ministry {
             }
         }
         Ok(())
+    }
+}
+
+/// Takes a sequence out of its case's parked ones.
+fn forget_parked(
+    parking: &mut BTreeMap<String, BTreeSet<u64>>,
+    case_ref: Option<&str>,
+    sequence: u64,
+) {
+    if let Some(case_ref) = case_ref
+        && let Some(parked) = parking.get_mut(case_ref)
+    {
+        parked.remove(&sequence);
+        if parked.is_empty() {
+            parking.remove(case_ref);
+        }
     }
 }
 

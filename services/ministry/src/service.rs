@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Access, ApiToken};
 use crate::health::{Health, LoopHealth, LoopState};
-use crate::runtime::{Ministry, Role};
+use crate::parked::RetrySettings;
+use crate::runtime::{Ministry, Options, Role};
 
 /// A ministry service's settings: `HOMEWARD_`-prefixed environment variables
 /// override the file.
@@ -38,6 +39,10 @@ pub struct ServiceSettings {
     /// ([`homeward_core::published`]), on top of the policy file.
     #[serde(default)]
     pub policy_authority: Option<String>,
+    /// How a delivery that fails to process is retried before it is
+    /// parked ([`crate::parked`]).
+    #[serde(default)]
+    pub deliveries: RetrySettings,
     /// The members this process runs.
     #[serde(rename = "member")]
     pub members: Vec<MemberSettings>,
@@ -66,6 +71,11 @@ pub struct MemberSettings {
     /// The member's NATS user seed file, if the server asks for one.
     #[serde(default)]
     pub nats_nkey_file: Option<PathBuf>,
+    /// Settings of the member's role, which the role's crate reads and
+    /// checks itself (`[member.role]`), e.g. the security service's
+    /// `registry_extract` (`homeward_security::SecuritySettings`).
+    #[serde(default)]
+    pub role: serde_json::Map<String, serde_json::Value>,
 }
 
 fn default_http() -> SocketAddr {
@@ -97,7 +107,47 @@ pub async fn start(
     shutdown: CancellationToken,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<Running> {
-    let ministry = Ministry::start(client.clone(), role, schemas).await?;
+    let setup = Setup {
+        client,
+        role,
+        schemas,
+        options: Options::default(),
+    };
+    start_with(setup, listener, access, shutdown, tasks).await
+}
+
+/// What one member's service is made of.
+pub struct Setup {
+    pub client: MemberClient,
+    pub role: Arc<dyn Role>,
+    pub schemas: Arc<SchemaRegistry>,
+    pub options: Options,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("member", self.client.member())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// As [`start`], with the options `setup` names.
+pub async fn start_with(
+    setup: Setup,
+    listener: TcpListener,
+    access: Access,
+    shutdown: CancellationToken,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<Running> {
+    let Setup {
+        client,
+        role,
+        schemas,
+        options,
+    } = setup;
+    let ministry = Ministry::start_with_options(client.clone(), role, schemas, options).await?;
     let http = listener.local_addr()?;
     let health = Health::default();
     tasks.spawn(delivery_loop(
@@ -240,7 +290,7 @@ fn failed(state: &LoopHealth, member: &MemberId, name: &str, reason: String) -> 
 /// it from starting.
 pub async fn run(
     settings: ServiceSettings,
-    role_for: impl Fn(&MemberId) -> anyhow::Result<Arc<dyn Role>>,
+    role_for: impl Fn(&MemberSettings) -> anyhow::Result<Arc<dyn Role>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let schemas = Arc::new(SchemaRegistry::embedded()?);
@@ -250,6 +300,10 @@ pub async fn run(
         .as_deref()
         .map(homeward_core::PublicKey::parse)
         .transpose()?;
+    let options = Options {
+        retry: settings.deliveries.retry()?,
+        ..Options::default()
+    };
     let mut following = false;
     let mut tasks = JoinSet::new();
     for m in &settings.members {
@@ -293,16 +347,13 @@ pub async fn run(
         let client = MemberClient::new(nats, member.clone(), key, policy.clone());
         let listener = TcpListener::bind(m.http).await?;
         let access = Access::new(&token, listener.local_addr()?, &m.api_hosts)?;
-        let running = start(
+        let setup = Setup {
             client,
-            role_for(&member)?,
-            schemas.clone(),
-            listener,
-            access,
-            shutdown.clone(),
-            &mut tasks,
-        )
-        .await?;
+            role: role_for(m)?,
+            schemas: schemas.clone(),
+            options,
+        };
+        let running = start_with(setup, listener, access, shutdown.clone(), &mut tasks).await?;
         if let Some(failure) = running.health.failure() {
             shutdown.cancel();
             anyhow::bail!("{member}: {failure}");
@@ -322,7 +373,7 @@ pub async fn run(
 /// The whole `main` of a role's binary: `--config FILE`, tracing, run until
 /// Ctrl-C or SIGTERM.
 pub fn main_with(
-    role_for: impl Fn(&MemberId) -> anyhow::Result<Arc<dyn Role>>,
+    role_for: impl Fn(&MemberSettings) -> anyhow::Result<Arc<dyn Role>>,
 ) -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut config = None;
@@ -360,6 +411,10 @@ mod tests {
             homeward_core::settings::load(Some(&path), "HOMEWARD_TEST_UNSET").expect("loads");
         assert_eq!(settings.members.len(), 1);
         assert_eq!(settings.members[0].id, "kz.mfa");
+        assert_eq!(
+            settings.deliveries.retry().expect("a retry"),
+            crate::parked::Retry::default()
+        );
         assert_eq!(settings.members[0].http.port(), 8081);
         assert_eq!(
             settings.members[0].api_token_file,

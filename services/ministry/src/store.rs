@@ -1,6 +1,10 @@
 //! Cases in the member's own JetStream key-value bucket, with optimistic
 //! concurrency: every write names the revision it read, and a stale write
 //! fails and is redone from the fresh state.
+//!
+//! The same bucket keeps the member's parked deliveries
+//! ([`crate::parked`]), under keys [`PARKED`]`<seq>`, which no case
+//! reference can be.
 
 use async_nats::jetstream::{self, kv};
 use homeward_core::{MemberId, streams, subjects};
@@ -8,6 +12,10 @@ use tokio::sync::watch;
 
 use crate::MinistryError;
 use crate::case::Case;
+use crate::parked::Parked;
+
+/// The prefix of the keys that hold parked deliveries.
+pub const PARKED: &str = "parked.";
 
 /// A case as stored, with the revision a write must name.
 #[derive(Debug, Clone)]
@@ -114,7 +122,65 @@ impl CaseStore {
     /// Every case reference in the bucket.
     pub async fn keys(&self) -> Result<Vec<String>, MinistryError> {
         // Not `kv.keys()`: it makes a consumer, which members may not.
-        homeward_core::streams::bucket_keys(&self.kv)
+        let mut keys = homeward_core::streams::bucket_keys(&self.kv)
+            .await
+            .map_err(MinistryError::nats)?;
+        keys.retain(|k| !k.starts_with(PARKED));
+        Ok(keys)
+    }
+
+    /// Keeps a parked delivery (again, with a new failure, after a failed
+    /// redrive).
+    pub async fn park(&self, parked: &Parked) -> Result<(), MinistryError> {
+        let value =
+            serde_json::to_vec(parked).map_err(|e| MinistryError::Corrupt(e.to_string()))?;
+        self.kv
+            .put(parked_key(parked.message.sequence), value.into())
+            .await
+            .map_err(MinistryError::nats)?;
+        Ok(())
+    }
+
+    /// The parked delivery of sequence `sequence`, if there is one.
+    pub async fn parked(&self, sequence: u64) -> Result<Option<Parked>, MinistryError> {
+        let entry = self
+            .kv
+            .entry(parked_key(sequence))
+            .await
+            .map_err(MinistryError::nats)?;
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                serde_json::from_slice(&e.value).map(Some).map_err(|err| {
+                    MinistryError::Corrupt(format!("parked delivery {sequence}: {err}"))
+                })
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Every parked delivery, in the order they were delivered.
+    pub async fn all_parked(&self) -> Result<Vec<Parked>, MinistryError> {
+        let keys = homeward_core::streams::bucket_keys(&self.kv)
+            .await
+            .map_err(MinistryError::nats)?;
+        let mut sequences: Vec<u64> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(PARKED)?.parse().ok())
+            .collect();
+        sequences.sort_unstable();
+        let mut out = Vec::with_capacity(sequences.len());
+        for sequence in sequences {
+            if let Some(parked) = self.parked(sequence).await? {
+                out.push(parked);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets a parked delivery, once a redrive has applied it.
+    pub async fn unpark(&self, sequence: u64) -> Result<(), MinistryError> {
+        self.kv
+            .purge(parked_key(sequence))
             .await
             .map_err(MinistryError::nats)
     }
@@ -123,4 +189,8 @@ impl CaseStore {
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
+}
+
+fn parked_key(sequence: u64) -> String {
+    format!("{PARKED}{sequence}")
 }

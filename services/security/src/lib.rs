@@ -11,9 +11,17 @@
 //! Only the camp authority that located a family hands it over or locates
 //! it again; another's is refused (`not_the_camp_authority`).
 //!
+//! With the state's civil registry extract ([`SecurityService`], which
+//! `main` runs), it ranks candidates from the registry for each person of
+//! a case when the verification is requested, for the official to see
+//! (`GET /cases/{caseRef}/candidates`); they never leave the site, and the
+//! outcome is still the official's alone ([`candidates`]).
+//!
 //! Rule codes, of refused messages: `unknown_case`, `not_our_citizens`,
 //! `not_the_camp_authority`, `person_not_in_case`; of refused actions:
-//! `verification_not_requested`, `screening_before_arrival`.
+//! `verification_not_requested`, `screening_before_arrival`; of the
+//! candidates view: `no_registry_extract`, `located_unit_not_held` (and
+//! `verification_not_requested`).
 
 use homeward_core::Envelope;
 use homeward_core::message_types as types;
@@ -25,10 +33,13 @@ use homeward_ministry::{
 };
 use serde_json::{Value, json};
 
+pub mod candidates;
 #[cfg(test)]
 mod tests;
 
-/// The security role.
+pub use candidates::{Registry, SecurityError, SecurityService, SecuritySettings};
+
+/// The security role's rules, without a registry (no candidates).
 #[derive(Debug, Clone, Copy)]
 pub struct Security;
 

@@ -1,5 +1,14 @@
-//! `homeward-security`: runs this role for the members its settings name.
+//! `homeward-security`: runs this role for the members its settings name,
+//! each with the civil registry extract its `[member.role]` names, if any.
+
+use std::sync::Arc;
+
+use homeward_security::{SecurityService, SecuritySettings};
 
 fn main() -> anyhow::Result<()> {
-    homeward_ministry::service::main_with(|_| Ok(std::sync::Arc::new(homeward_security::Security)))
+    homeward_ministry::service::main_with(|member| {
+        let settings = SecuritySettings::from_role_table(&member.role)?;
+        let service = SecurityService::from_settings(&settings)?;
+        Ok(Arc::new(service))
+    })
 }

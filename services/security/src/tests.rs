@@ -6,14 +6,18 @@ use std::sync::LazyLock;
 
 use homeward_core::Envelope;
 use homeward_core::message_types as types;
+use homeward_matching::MatchError;
+use homeward_matching::synthetic::{self, Plan, SyntheticState};
 use homeward_ministry::test_support::{
     CAMPS, CASE, DAUGHTER, MOTHER, MemberRole, SON, acted, action_refused, admitted, applied,
     arrived, discharged, handed_over, invalid_request, located, message, refused, scheduled,
 };
-use homeward_ministry::{Case, ScreeningOutcome, Stage, VerificationOutcome};
+use homeward_ministry::{ActionError, Case, Role, ScreeningOutcome, Stage, VerificationOutcome};
+use homeward_scenario::population::Population;
 use serde_json::{Value, json};
 
-use crate::Security;
+use crate::candidates::CANDIDATES_VIEW;
+use crate::{Registry, Security, SecurityError, SecurityService, SecuritySettings};
 
 const SECURITY: &str = "kz.security";
 const ALL: [&str; 3] = [MOTHER, SON, DAUGHTER];
@@ -197,4 +201,247 @@ fn every_rule_code_is_documented_and_tested() {
         include_str!("lib.rs"),
         include_str!("tests.rs"),
     );
+}
+
+/// The candidates view of `case` at `service`.
+fn candidates_of(service: &MemberRole<SecurityService>, case: &Case) -> Result<Value, ActionError> {
+    service
+        .role
+        .case_view(&service.ctx(), CANDIDATES_VIEW, Some(case))
+}
+
+/// A synthetic extract of Kazakhstan's registry, and the camp side of it.
+fn synthetic_state(seed: u64, camp_people: usize) -> SyntheticState {
+    synthetic::generate(
+        &Population::generate(seed),
+        &Plan {
+            nationality: "KZ",
+            seed,
+            extract_records: 3_000,
+            camp_people,
+        },
+    )
+}
+
+fn with_registry(extract: Vec<homeward_matching::RegistryRecord>) -> MemberRole<SecurityService> {
+    let registry = Registry::from_records(extract).unwrap_or_else(|e| panic!("{e}"));
+    MemberRole::new(SecurityService::new(Some(registry)), SECURITY)
+}
+
+/// Whatever the score, from a perfect match far above the threshold
+/// measured for 99 % recall (BENCHMARKS.md, "Matching": 19.7 bits) down
+/// to none: the located unit and the verification request send nothing,
+/// and set no outcome; only the official's action sends one, and it is
+/// the official's, even against the best score.
+#[test]
+fn no_outcome_leaves_without_an_official_whatever_the_score() {
+    let state = synthetic_state(11, 300);
+    let service = with_registry(state.extract.clone());
+    let mut best_true_score: f64 = 0.0;
+    let mut ranked = 0;
+    for unit in &state.units {
+        let case_ref = unit.located["caseRef"].as_str().unwrap_or_default();
+        let located = message(CAMPS, types::CAMP_RESIDENT_LOCATED, unit.located.clone());
+        let t = applied(service.on_message(None, &located));
+        assert!(t.outgoing.is_empty(), "{case_ref}: {:?}", t.outgoing);
+        let persons: Vec<Value> = unit
+            .persons
+            .iter()
+            .map(|p| json!({"personRef": p.person_ref, "methods": ["civil-registry"]}))
+            .collect();
+        let request = message(
+            "kz.mfa",
+            types::IDENTITY_VERIFICATION_REQUESTED,
+            json!({"caseRef": case_ref, "persons": persons}),
+        );
+        let t = applied(service.on_message(Some(t.case), &request));
+        assert!(t.outgoing.is_empty(), "{case_ref}: {:?}", t.outgoing);
+        assert_eq!(t.case.stage, Stage::VerificationRequested);
+        assert!(t.case.persons.values().all(|p| p.verification.is_none()));
+        let view = candidates_of(&service, &t.case).unwrap_or_else(|e| panic!("{e}"));
+        for (person, shown) in unit.persons.iter().zip(array(&view["persons"])) {
+            assert_eq!(shown["personRef"], person.person_ref.as_str());
+            assert_eq!(shown["verification"], Value::Null);
+            let truth = array(&shown["candidates"])
+                .iter()
+                .find(|c| c["recordId"] == person.record_id.as_str())
+                .and_then(|c| c["score"].as_f64());
+            if let Some(score) = truth {
+                best_true_score = best_true_score.max(score);
+                ranked += 1;
+            }
+        }
+        if case_ref == state.units[0].located["caseRef"] {
+            // The official rejects every match, the best one too.
+            let t = acted(service.on_action(
+                Some(t.case),
+                "verify",
+                &json!({"outcome": "not-confirmed"}),
+            ));
+            assert_eq!(t.outgoing.len(), 1, "{:?}", t.outgoing);
+            assert_eq!(
+                t.outgoing[0].message_type,
+                types::IDENTITY_VERIFICATION_COMPLETED
+            );
+            for result in array(&t.outgoing[0].data["results"]) {
+                assert_eq!(result["outcome"], "not-confirmed", "{result}");
+            }
+        }
+    }
+    assert!(ranked > 250, "only {ranked} people had their record ranked");
+    // What it holds does not print.
+    let printed = format!("{:?}", service.role);
+    let first_record = &state.extract[0];
+    assert!(!printed.contains(&first_record.record_id), "{printed}");
+    assert!(
+        !printed.contains(&first_record.names[0].family),
+        "{printed}"
+    );
+    assert!(
+        best_true_score > 2.0 * 19.7,
+        "no match scored far above the threshold: best {best_true_score}"
+    );
+}
+
+fn array(v: &Value) -> &[Value] {
+    v.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+#[test]
+fn the_candidates_of_a_requested_case_come_with_their_reasons() {
+    let state = synthetic_state(5, 20);
+    let unit = &state.units[0];
+    let case_ref = unit.located["caseRef"].as_str().unwrap_or_default();
+    let service = with_registry(state.extract.clone());
+    let located = message(CAMPS, types::CAMP_RESIDENT_LOCATED, unit.located.clone());
+    let case = applied(service.on_message(None, &located)).case;
+    // Not before the foreign ministry asks.
+    action_refused(candidates_of(&service, &case), "verification_not_requested");
+    let head = &unit.persons[0].person_ref;
+    let request = message(
+        "kz.mfa",
+        types::IDENTITY_VERIFICATION_REQUESTED,
+        json!({"caseRef": case_ref, "persons": [{"personRef": head, "methods": ["civil-registry"]}]}),
+    );
+    let case = applied(service.on_message(Some(case), &request)).case;
+    let view = candidates_of(&service, &case).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(view["caseRef"], case_ref);
+    assert_eq!(view["registryRecords"], state.extract.len());
+    let persons = array(&view["persons"]);
+    assert_eq!(
+        persons.len(),
+        unit.persons.len(),
+        "every person of the unit"
+    );
+    assert_eq!(persons[0]["requested"], true);
+    let top = &array(&persons[0]["candidates"])[0];
+    assert_eq!(top["recordId"], unit.persons[0].record_id.as_str());
+    let reasons = array(&top["reasons"]);
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r["field"].is_string() && r["level"].is_string() && r["weight"].is_number()),
+        "{reasons:?}"
+    );
+    let total: f64 = reasons.iter().filter_map(|r| r["weight"].as_f64()).sum();
+    assert!((total - top["score"].as_f64().unwrap_or_default()).abs() < 0.05);
+    // Unknown views and cases are named.
+    let unknown = service
+        .role
+        .case_view(&service.ctx(), "matches", Some(&case));
+    assert!(
+        matches!(unknown, Err(ActionError::NotFound(_))),
+        "{unknown:?}"
+    );
+    let none = service
+        .role
+        .case_view(&service.ctx(), CANDIDATES_VIEW, None);
+    assert!(matches!(none, Err(ActionError::NotFound(_))), "{none:?}");
+}
+
+#[test]
+fn no_registry_extract() {
+    let service = MemberRole::new(SecurityService::new(None), SECURITY);
+    let located = message(CAMPS, types::CAMP_RESIDENT_LOCATED, located("KZ"));
+    let case = applied(service.on_message(None, &located)).case;
+    let case = applied(service.on_message(Some(case), &verification_request(&ALL))).case;
+    action_refused(candidates_of(&service, &case), "no_registry_extract");
+    // The verification works as without candidates.
+    let t = acted(service.on_action(Some(case), "verify", &json!({})));
+    assert_eq!(t.outgoing.len(), 1);
+}
+
+/// A service started after the family was located (a restart) holds no
+/// names for it.
+#[test]
+fn located_unit_not_held() {
+    let state = synthetic_state(5, 20);
+    let service = with_registry(state.extract);
+    action_refused(
+        candidates_of(&service, &requested_case()),
+        "located_unit_not_held",
+    );
+}
+
+#[test]
+fn the_role_settings_refuse_an_unknown_key_and_a_bad_extract_line_is_named() {
+    let table = |v: Value| v.as_object().cloned().unwrap_or_default();
+    let typo = SecuritySettings::from_role_table(&table(json!({"registry_extrakt": "x"})));
+    assert!(matches!(typo, Err(SecurityError::Settings(_))), "{typo:?}");
+    let none =
+        SecuritySettings::from_role_table(&table(json!({}))).unwrap_or_else(|e| panic!("{e}"));
+    assert!(none.registry_extract.is_none());
+
+    let dir = std::env::temp_dir().join(format!("hw-security-extract-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("kz.jsonl");
+    let record = json!({"recordId": "KZ-1", "names": [{"given": "Дана", "family": "Садықбекова"}], "sex": "female", "birthDate": "1990-05-05"});
+    std::fs::write(
+        &path,
+        format!("{record}\n{{\"recordId\": \"KZ-2\", \"names\": 7}}\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let settings = SecuritySettings::from_role_table(&table(json!({"registry_extract": path})))
+        .unwrap_or_else(|e| panic!("{e}"));
+    match SecurityService::from_settings(&settings) {
+        Err(
+            e @ SecurityError::Extract {
+                source: MatchError::Line { line: 2, .. },
+                ..
+            },
+        ) => {
+            assert!(e.to_string().contains("kz.jsonl"), "{e}");
+        }
+        other => panic!("expected line 2 refused, got {other:?}"),
+    }
+    std::fs::write(&path, format!("{record}\n")).unwrap_or_else(|e| panic!("{e}"));
+    SecurityService::from_settings(&settings).unwrap_or_else(|e| panic!("{e}"));
+
+    // As the service's settings file names it.
+    let file = dir.join("kz-security.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "policy = \"p\"\n[[member]]\nid = \"kz.security\"\nkey_file = \"k\"\napi_token_file = \"t\"\n[member.role]\nregistry_extract = {:?}\n",
+            path.display().to_string()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let service: homeward_ministry::service::ServiceSettings =
+        homeward_core::settings::load(Some(&file), "HOMEWARD_TEST_UNSET")
+            .unwrap_or_else(|e| panic!("{e}"));
+    let read = SecuritySettings::from_role_table(&service.members[0].role)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read.registry_extract.as_deref(), Some(path.as_path()));
+    let missing = SecuritySettings {
+        registry_extract: Some(dir.join("missing.jsonl")),
+    };
+    assert!(matches!(
+        SecurityService::from_settings(&missing),
+        Err(SecurityError::Extract {
+            source: MatchError::Read(_),
+            ..
+        })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,6 +3,7 @@
 mod ministry;
 mod offline;
 mod online;
+mod parked;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

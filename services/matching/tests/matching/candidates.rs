@@ -419,3 +419,53 @@ fn an_unreadable_extract_is_refused_by_position() {
         }
     }
 }
+
+#[test]
+fn an_extract_in_json_lines_loads_and_a_bad_line_is_named_without_its_content() {
+    let line = |r: &RegistryRecord| serde_json::to_string(r).unwrap_or_else(|e| panic!("{e}"));
+    let mother = record(
+        "KZ-1",
+        ("Дана", "Садықбекова"),
+        ("Dana", "Sadykbekova"),
+        true,
+        "1990-05-05",
+    );
+    let mut son = mother.clone();
+    son.record_id = "KZ-2".into();
+    son.sex = RegistrySex::Male;
+    son.mother = Some("KZ-1".into());
+    let text = format!("{}\n\n{}\n", line(&mother), line(&son));
+    let matcher = Matcher::from_json_lines(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(matcher.len(), 2);
+
+    let mut bad_date = son.clone();
+    bad_date.birth_date = "1990-02-30".into();
+    let cases = [
+        (
+            format!("{}\n{{\"recordId\": \"KZ-2\", \"names\": [", line(&mother)),
+            2,
+        ),
+        (format!("{}\n\n{}\n", line(&mother), line(&bad_date)), 3),
+        (
+            format!(
+                "{}\n{}\n",
+                line(&mother),
+                line(&son).replace("\"sex\":\"male\"", "\"sex\":\"Садықбекова\"")
+            ),
+            2,
+        ),
+        (format!("Садықбекова\n{}\n", line(&mother)), 1),
+        (format!("{}\n{}\n", line(&mother), line(&mother)), 2),
+    ];
+    for (text, at) in cases {
+        match Matcher::from_json_lines(text.as_bytes()) {
+            Err(e @ MatchError::Line { line, .. }) => {
+                assert_eq!(line, at, "{e}");
+                let message = e.to_string();
+                assert!(!message.contains("Садықбекова"), "{message}");
+                assert!(!message.contains("1990"), "{message}");
+            }
+            other => panic!("expected a refusal of line {at}, got {other:?}"),
+        }
+    }
+}
