@@ -10,11 +10,14 @@
 //! - [`devkeys`]: development keys for every member of a policy.
 //! - [`local`]: a whole Homeward on one machine: the server under the
 //!   generated accounts, over TLS, provisioned, with gateways as tasks.
+//! - [`service`]: a ministry service under test, and a deployment with a
+//!   gateway.
 //! - [`read`]: reading what a stream holds, without changing it.
 
 pub mod devkeys;
 pub mod local;
 pub mod natsd;
 pub mod read;
+pub mod service;
 
 pub use local::{GatewayTask, Local, LocalOptions, Transport};

@@ -10,17 +10,17 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::{
-    CAMPS, Deployment, Feed, Frame, MFA, SECURITY, Service, api, assert_exactly, family,
-    get_events, locate, request, sent, token, verify,
+    CAMPS, Feed, Frame, MFA, SECURITY, api, assert_exactly, deployment, family, get_events, locate,
+    request, sent, start, token, verify,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_reconnects_with_last_event_id_receives_exactly_the_events_it_missed() {
-    let deployment = Deployment::start().await;
+    let deployment = deployment().await;
     let local = &deployment.local;
-    let camps = Service::start(local, CAMPS, token()).await;
-    let mfa = Service::start(local, MFA, token()).await;
-    let security = Service::start(local, SECURITY, token()).await;
+    let camps = start(local, CAMPS, token()).await;
+    let mfa = start(local, MFA, token()).await;
+    let security = start(local, SECURITY, token()).await;
     let api = api(&[&camps, &mfa, &security]);
     let family = family("HOL-P5-000901");
     let case = family.case_ref.as_str();
@@ -99,12 +99,12 @@ async fn a_client_that_reconnects_with_last_event_id_receives_exactly_the_events
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_resumes_across_a_restart_of_the_service_missing_nothing_and_repeating_nothing() {
-    let deployment = Deployment::start().await;
+    let deployment = deployment().await;
     let local = &deployment.local;
-    let camps = Service::start(local, CAMPS, token()).await;
+    let camps = start(local, CAMPS, token()).await;
     let mfa_token = token();
-    let mfa = Service::start(local, MFA, mfa_token.clone()).await;
-    let security = Service::start(local, SECURITY, token()).await;
+    let mfa = start(local, MFA, mfa_token.clone()).await;
+    let security = start(local, SECURITY, token()).await;
     let api_before = api(&[&camps, &mfa, &security]);
     let family = family("HOL-P5-000902");
     let case = family.case_ref.as_str();
@@ -134,7 +134,7 @@ async fn the_feed_resumes_across_a_restart_of_the_service_missing_nothing_and_re
     // While it is down, the verification is delivered to it; it applies it
     // when it starts again.
     verify(&api_before, case).await;
-    let mfa = Service::start(local, MFA, mfa_token).await;
+    let mfa = start(local, MFA, mfa_token).await;
     let api_after = api(&[&camps, &mfa, &security]);
     request(&api_after, case).await;
 
@@ -178,7 +178,7 @@ async fn store_without_event(store: &CaseStore, case: &mut Case, what: &str, rev
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_stored_without_its_event_gets_it_when_the_service_starts_and_only_once() {
-    let deployment = Deployment::start().await;
+    let deployment = deployment().await;
     let local = &deployment.local;
     let member = local.member(MFA).await.expect("member");
     let store = CaseStore::open(
@@ -191,7 +191,7 @@ async fn a_change_stored_without_its_event_gets_it_when_the_service_starts_and_o
     let revision = store_without_event(&store, &mut case, "action:verify", 0).await;
 
     let mfa_token = token();
-    let mfa = Service::start(local, MFA, mfa_token.clone()).await;
+    let mfa = start(local, MFA, mfa_token.clone()).await;
     let mut feed = Feed::open(&mfa, None, "").await;
     let first = feed.until("the stored change", |_| true).await;
     assert_eq!(first[0].kind, "case.action", "{first:#?}");
@@ -203,7 +203,7 @@ async fn a_change_stored_without_its_event_gets_it_when_the_service_starts_and_o
     let revision =
         store_without_event(&store, &mut case, "action:request-repatriation", revision).await;
     store_without_event(&store, &mut case, "action:schedule", revision).await;
-    let mfa = Service::start(local, MFA, mfa_token.clone()).await;
+    let mfa = start(local, MFA, mfa_token.clone()).await;
     let mut resumed = Feed::open(&mfa, Some(first[0].id), "").await;
     let repaired = resumed
         .until("the second stored change", |e| e.data["index"] == 2)
@@ -218,7 +218,7 @@ async fn a_change_stored_without_its_event_gets_it_when_the_service_starts_and_o
 
     // Another start adds nothing.
     mfa.stop().await;
-    let mfa = Service::start(local, MFA, mfa_token).await;
+    let mfa = start(local, MFA, mfa_token).await;
     let log = mfa.ministry.events();
     assert_eq!(log.bounds().await.expect("bounds").last, last);
 
@@ -260,11 +260,11 @@ async fn a_change_stored_without_its_event_gets_it_when_the_service_starts_and_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_events_hold_no_name_or_birth_date_of_the_family() {
-    let deployment = Deployment::start().await;
+    let deployment = deployment().await;
     let local = &deployment.local;
-    let camps = Service::start(local, CAMPS, token()).await;
-    let mfa = Service::start(local, MFA, token()).await;
-    let security = Service::start(local, SECURITY, token()).await;
+    let camps = start(local, CAMPS, token()).await;
+    let mfa = start(local, MFA, token()).await;
+    let security = start(local, SECURITY, token()).await;
     let api = api(&[&camps, &mfa, &security]);
     let family = family("HOL-P5-000904");
     let case = family.case_ref.as_str();
@@ -328,8 +328,8 @@ async fn the_events_hold_no_name_or_birth_date_of_the_family() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_position_is_refused_naming_it_and_the_feed_needs_the_token() {
-    let deployment = Deployment::start().await;
-    let mfa = Service::start(&deployment.local, MFA, token()).await;
+    let deployment = deployment().await;
+    let mfa = start(&deployment.local, MFA, token()).await;
     let token = mfa.token.expose().to_owned();
 
     let error_of = |response: reqwest::Response| async move {
@@ -456,9 +456,9 @@ async fn deliver_to_mfa(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_that_changes_no_case_is_in_the_feed_with_the_refusal_sent_back() {
-    let deployment = Deployment::start().await;
+    let deployment = deployment().await;
     let local = &deployment.local;
-    let mfa = Service::start(local, MFA, token()).await;
+    let mfa = start(local, MFA, token()).await;
     let mut feed = Feed::open(&mfa, None, "").await;
 
     // About a case kz.mfa does not hold.

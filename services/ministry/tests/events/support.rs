@@ -9,15 +9,13 @@ use std::time::Duration;
 
 use homeward_core::envelope::new_id;
 use homeward_ministry::Role;
-use homeward_ministry::api::{Access, ApiToken};
-use homeward_ministry::api_client::{ApiClient, Endpoint};
-use homeward_ministry::service;
-use homeward_testkit::local::{GatewayTask, Local, LocalOptions};
+use homeward_ministry::api::ApiToken;
+use homeward_ministry::api_client::ApiClient;
+use homeward_ministry::runtime::Options;
+use homeward_testkit::local::Local;
+use homeward_testkit::service::{self, ServiceUnderTest};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 pub const CAMPS: &str = "aanes.camps";
 pub const MFA: &str = "kz.mfa";
@@ -27,31 +25,8 @@ pub const SECURITY: &str = "kz.security";
 pub const WAIT: Duration = Duration::from_secs(60);
 
 /// A local deployment with a gateway.
-pub struct Deployment {
-    pub local: Local,
-    gateway: Option<GatewayTask>,
-}
-
-impl Deployment {
-    pub async fn start() -> Self {
-        let local = Local::start(LocalOptions::default())
-            .await
-            .expect("local deployment");
-        let gateway = local
-            .spawn_gateway(local.gateway_config("gw-events").expect("config"))
-            .await
-            .expect("gateway");
-        Self {
-            local,
-            gateway: Some(gateway),
-        }
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(g) = self.gateway.take() {
-            g.stop().await.expect("the gateway stops");
-        }
-    }
+pub async fn deployment() -> service::Deployment {
+    service::Deployment::start("gw-events").await
 }
 
 fn role_for(member: &str) -> Arc<dyn Role> {
@@ -63,80 +38,19 @@ fn role_for(member: &str) -> Arc<dyn Role> {
     }
 }
 
-/// A random API token.
-pub fn token() -> ApiToken {
-    ApiToken::new(format!("{}{}", new_id(), new_id())).expect("a token")
-}
+pub use service::token;
 
-/// One member's service, as `service::start` runs it, on a free port.
-pub struct Service {
-    pub member: &'static str,
-    pub url: String,
-    pub port: u16,
-    pub token: ApiToken,
-    pub ministry: Arc<homeward_ministry::Ministry>,
-    stop: CancellationToken,
-    tasks: JoinSet<anyhow::Result<()>>,
-}
+/// One member's service with its role, on a free port.
+pub type Service = ServiceUnderTest;
 
-impl Service {
-    pub async fn start(local: &Local, member: &'static str, token: ApiToken) -> Self {
-        let client = local.member(member).await.expect("member client");
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let access = Access::new(&token, addr, &[]).expect("access");
-        let stop = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let running = service::start(
-            client,
-            role_for(member),
-            local.schemas.clone(),
-            listener,
-            access,
-            stop.clone(),
-            &mut tasks,
-        )
-        .await
-        .expect("the service starts");
-        assert!(running.health.failure().is_none(), "{member} failed");
-        Self {
-            member,
-            url: format!("http://{addr}"),
-            port: addr.port(),
-            token,
-            ministry: running.ministry,
-            stop,
-            tasks,
-        }
-    }
-
-    pub fn endpoint(&self) -> Endpoint {
-        Endpoint::new(&self.url, self.token.clone())
-    }
-
-    /// Stops every task of the service, its API among them, and waits
-    /// for them: a feed a client still follows must not keep it up.
-    pub async fn stop(mut self) {
-        self.stop.cancel();
-        let drained = tokio::time::timeout(WAIT, async {
-            while let Some(r) = self.tasks.join_next().await {
-                r.expect("a task of the service panicked")
-                    .expect("a task of the service failed");
-            }
-        })
-        .await;
-        assert!(
-            drained.is_ok(),
-            "{} did not stop within {WAIT:?}",
-            self.member
-        );
-    }
+/// A member's service with its role and `token`.
+pub async fn start(local: &Local, member: &'static str, token: ApiToken) -> Service {
+    ServiceUnderTest::start_with(local, member, role_for(member), token, Options::default()).await
 }
 
 /// A client of the services' APIs, each with its token.
 pub fn api(services: &[&Service]) -> ApiClient {
-    ApiClient::new(services.iter().map(|s| (s.member.to_owned(), s.endpoint())))
-        .expect("api client")
+    service::api(services)
 }
 
 /// A Kazakh family in al-Hol, names in three scripts and aliases made for

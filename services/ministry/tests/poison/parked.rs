@@ -7,7 +7,7 @@ use homeward_core::{Envelope, EnvelopeBuilder, subjects};
 use serde_json::{Value, json};
 
 use crate::support::{
-    CAMPS, Deployment, Failing, MFA, Operator, Service, api, census, locate, stage_is,
+    CAMPS, Failing, MFA, Operator, api, census, deployment, locate, stage_is, start,
 };
 
 const A: &str = "HOL-P5-000701";
@@ -31,12 +31,12 @@ fn received(case: &Value, ids: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_delivery_is_parked_without_blocking_the_others_and_a_redrive_applies_it_once() {
-    let deployment = Deployment::start().await;
+    let deployment = deployment().await;
     let local = &deployment.local;
     let mut operator = Operator::connect(local).await;
     let failing = Failing::new(B);
-    let camps = Service::start(local, CAMPS, Arc::new(homeward_camp_registry::CampRegistry)).await;
-    let mfa = Service::start(local, MFA, failing.clone()).await;
+    let camps = start(local, CAMPS, Arc::new(homeward_camp_registry::CampRegistry)).await;
+    let mfa = start(local, MFA, failing.clone()).await;
     let api = api(&[&camps, &mfa]);
     let (csv, mut names) = census(&[A, B, C]);
     locate(&api, &csv).await;
@@ -189,7 +189,7 @@ async fn a_failing_delivery_is_parked_without_blocking_the_others_and_a_redrive_
     // Parked deliveries outlive the service: started again, it keeps them,
     // and a third message about B is parked behind them.
     mfa.stop().await;
-    let mfa = Service::start(local, MFA, failing.clone()).await;
+    let mfa = start(local, MFA, failing.clone()).await;
     let api = crate::support::api(&[&camps, &mfa]);
     let third = locate_again();
     camp.submit(&third).await.expect("submitted");

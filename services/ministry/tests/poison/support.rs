@@ -10,17 +10,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use homeward_core::envelope::{Envelope, new_id};
 use homeward_core::{MemberId, subjects};
-use homeward_ministry::api::{Access, ApiToken};
-use homeward_ministry::api_client::{ApiClient, Endpoint};
+use homeward_ministry::api_client::ApiClient;
 use homeward_ministry::parked::Retry;
 use homeward_ministry::runtime::Options;
-use homeward_ministry::service::{self, Setup};
 use homeward_ministry::{ActionError, Case, Ctx, Params, Refusal, Role, Transition};
-use homeward_testkit::local::{GatewayTask, Local, LocalOptions};
+use homeward_testkit::local::Local;
+use homeward_testkit::service::{self, ServiceUnderTest};
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 pub const CAMPS: &str = "aanes.camps";
 pub const MFA: &str = "kz.mfa";
@@ -110,93 +106,24 @@ impl Role for Failing {
 }
 
 /// A local deployment with a gateway.
-pub struct Deployment {
-    pub local: Local,
-    gateway: Option<GatewayTask>,
+pub async fn deployment() -> service::Deployment {
+    service::Deployment::start("gw-poison").await
 }
 
-impl Deployment {
-    pub async fn start() -> Self {
-        let local = Local::start(LocalOptions::default())
-            .await
-            .expect("local deployment");
-        let gateway = local
-            .spawn_gateway(local.gateway_config("gw-poison").expect("config"))
-            .await
-            .expect("gateway");
-        Self {
-            local,
-            gateway: Some(gateway),
-        }
-    }
+/// One member's service, as `service::start_with` runs it, on a free port,
+/// with the shortened [`retry`].
+pub type Service = ServiceUnderTest;
 
-    pub async fn stop(mut self) {
-        if let Some(g) = self.gateway.take() {
-            g.stop().await.expect("the gateway stops");
-        }
-    }
+/// A member's service with `role` and the shortened [`retry`].
+pub async fn start(local: &Local, member: &'static str, role: Arc<dyn Role>) -> Service {
+    let options = Options {
+        retry: retry(),
+        ..Options::default()
+    };
+    ServiceUnderTest::start_with(local, member, role, service::token(), options).await
 }
 
-/// One member's service, as `service::start_with` runs it, on a free port.
-pub struct Service {
-    pub member: &'static str,
-    pub endpoint: Endpoint,
-    stop: CancellationToken,
-    tasks: JoinSet<anyhow::Result<()>>,
-}
-
-impl Service {
-    pub async fn start(local: &Local, member: &'static str, role: Arc<dyn Role>) -> Self {
-        let client = local.member(member).await.expect("member client");
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let token = ApiToken::new(format!("{}{}", new_id(), new_id())).expect("a token");
-        let access = Access::new(&token, addr, &[]).expect("access");
-        let stop = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let setup = Setup {
-            client,
-            role,
-            schemas: local.schemas.clone(),
-            options: Options {
-                retry: retry(),
-                ..Options::default()
-            },
-        };
-        let running = service::start_with(setup, listener, access, stop.clone(), &mut tasks)
-            .await
-            .expect("the service starts");
-        assert!(running.health.failure().is_none(), "{member} failed");
-        Self {
-            member,
-            endpoint: Endpoint::new(&format!("http://{addr}"), token),
-            stop,
-            tasks,
-        }
-    }
-
-    pub async fn stop(mut self) {
-        self.stop.cancel();
-        let drained = tokio::time::timeout(WAIT, async {
-            while let Some(r) = self.tasks.join_next().await {
-                r.expect("a task of the service panicked")
-                    .expect("a task of the service failed");
-            }
-        })
-        .await;
-        assert!(drained.is_ok(), "{} did not stop in time", self.member);
-    }
-}
-
-/// A client of the services' APIs, each with its token.
-pub fn api(services: &[&Service]) -> ApiClient {
-    ApiClient::new(
-        services
-            .iter()
-            .map(|s| (s.member.to_owned(), s.endpoint.clone())),
-    )
-    .expect("api client")
-}
+pub use service::api;
 
 /// `n` letters of `alphabet`, from the random part of a fresh ULID.
 fn random_letters(alphabet: &[char], n: usize) -> String {

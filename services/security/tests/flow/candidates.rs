@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Deployment, MFA, SECURITY, Service, THRESHOLD_99, api, family, locate_and_request, stage_is,
+    MFA, SECURITY, THRESHOLD_99, api, deployment, family, locate_and_request, stage_is, three,
 };
 
 fn array(v: &Value) -> &[Value] {
@@ -43,11 +43,11 @@ async fn completed_deliveries(js: &jetstream::Context) -> Vec<Value> {
 /// that leaves is that rejection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_outcome_leaves_without_an_official_whatever_the_score() {
-    let deployment = Deployment::start().await;
+    let deployment = deployment().await;
     let local = &deployment.local;
     let family = family("HOL-P5-000931");
     let case_ref = family.case_ref.as_str();
-    let services = Service::three(local, Some(family.registry())).await;
+    let services = three(local, Some(family.registry())).await;
     let api = api(&services);
     let security = &services[2];
     let js = jetstream::new(local.client("no-automatic-decision").await.expect("client"));
@@ -133,11 +133,11 @@ async fn no_outcome_leaves_without_an_official_whatever_the_score() {
 /// has none, and the verification goes on as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_extract_the_candidates_view_says_so_and_the_verification_goes_on() {
-    let deployment = Deployment::start().await;
+    let deployment = deployment().await;
     let local = &deployment.local;
     let family = family("HOL-P5-000932");
     let case_ref = family.case_ref.as_str();
-    let services = Service::three(local, None).await;
+    let services = three(local, None).await;
     let api = api(&services);
     let security = &services[2];
 

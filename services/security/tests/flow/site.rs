@@ -30,7 +30,7 @@ use tracing_subscriber::filter::dynamic_filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::{
-    Deployment, MFA, SECURITY, Service, WAIT, api, family, found_in, locate_and_request,
+    MFA, SECURITY, WAIT, api, deployment, family, found_in, locate_and_request, three,
 };
 
 /// Log lines, gathered in memory.
@@ -106,7 +106,7 @@ async fn candidates_and_registry_data_never_leave_the_site() {
     tracing::subscriber::set_global_default(subscriber)
         .expect("no other test in this binary installs a subscriber");
 
-    let deployment = Deployment::start().await;
+    let deployment = deployment().await;
     let local = &deployment.local;
     let family = family("HOL-P5-000933");
     let case_ref = family.case_ref.as_str();
@@ -122,7 +122,7 @@ async fn candidates_and_registry_data_never_leave_the_site() {
         .expect("subscribe");
     admin.flush().await.expect("flush");
 
-    let services = Service::three(local, Some(family.registry())).await;
+    let services = three(local, Some(family.registry())).await;
     let api = api(&services);
     let security = &services[2];
     locate_and_request(&api, &family).await;

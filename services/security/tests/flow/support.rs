@@ -8,16 +8,11 @@ use std::time::Duration;
 
 use homeward_core::envelope::new_id;
 use homeward_matching::{OfficialName, RegistryRecord, RegistrySex};
-use homeward_ministry::Role;
-use homeward_ministry::api::{Access, ApiToken};
-use homeward_ministry::api_client::{ApiClient, Endpoint};
-use homeward_ministry::service;
+use homeward_ministry::api_client::ApiClient;
 use homeward_security::{Registry, SecurityService};
-use homeward_testkit::local::{GatewayTask, Local, LocalOptions};
+use homeward_testkit::local::Local;
+use homeward_testkit::service::{self, ServiceUnderTest};
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 pub const CAMPS: &str = "aanes.camps";
 pub const MFA: &str = "kz.mfa";
@@ -31,130 +26,31 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub const THRESHOLD_99: f64 = 19.7;
 
 /// A local deployment with a gateway.
-pub struct Deployment {
-    pub local: Local,
-    gateway: Option<GatewayTask>,
+pub async fn deployment() -> service::Deployment {
+    service::Deployment::start("gw-security").await
 }
 
-impl Deployment {
-    pub async fn start() -> Self {
-        let local = Local::start(LocalOptions::default())
-            .await
-            .expect("local deployment");
-        let gateway = local
-            .spawn_gateway(local.gateway_config("gw-security").expect("config"))
-            .await
-            .expect("gateway");
-        Self {
+/// One member's service, on a free port.
+pub type Service = ServiceUnderTest;
+
+/// The camp administration, the foreign ministry, and the security
+/// service with `registry` (or without one).
+pub async fn three(local: &Local, registry: Option<Registry>) -> [Service; 3] {
+    [
+        Service::start(local, CAMPS, Arc::new(homeward_camp_registry::CampRegistry)).await,
+        Service::start(
             local,
-            gateway: Some(gateway),
-        }
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(g) = self.gateway.take() {
-            g.stop().await.expect("the gateway stops");
-        }
-    }
-}
-
-/// A random API token.
-pub fn token() -> ApiToken {
-    ApiToken::new(format!("{}{}", new_id(), new_id())).expect("a token")
-}
-
-/// One member's service, as `service::start` runs it, on a free port.
-pub struct Service {
-    pub member: &'static str,
-    pub url: String,
-    pub token: ApiToken,
-    stop: CancellationToken,
-    tasks: JoinSet<anyhow::Result<()>>,
-}
-
-impl Service {
-    pub async fn start(local: &Local, member: &'static str, role: Arc<dyn Role>) -> Self {
-        let token = token();
-        let client = local.member(member).await.expect("member client");
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let access = Access::new(&token, addr, &[]).expect("access");
-        let stop = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let running = service::start(
-            client,
-            role,
-            local.schemas.clone(),
-            listener,
-            access,
-            stop.clone(),
-            &mut tasks,
+            MFA,
+            Arc::new(homeward_foreign_affairs::ForeignAffairs),
         )
-        .await
-        .expect("the service starts");
-        assert!(running.health.failure().is_none(), "{member} failed");
-        Self {
-            member,
-            url: format!("http://{addr}"),
-            token,
-            stop,
-            tasks,
-        }
-    }
-
-    /// The camp administration, the foreign ministry, and the security
-    /// service with `registry` (or without one).
-    pub async fn three(local: &Local, registry: Option<Registry>) -> [Service; 3] {
-        [
-            Service::start(local, CAMPS, Arc::new(homeward_camp_registry::CampRegistry)).await,
-            Service::start(
-                local,
-                MFA,
-                Arc::new(homeward_foreign_affairs::ForeignAffairs),
-            )
-            .await,
-            Service::start(local, SECURITY, Arc::new(SecurityService::new(registry))).await,
-        ]
-    }
-
-    pub fn endpoint(&self) -> Endpoint {
-        Endpoint::new(&self.url, self.token.clone())
-    }
-
-    /// `GET {path}` with the member's token: the status and the body.
-    pub async fn get(&self, path: &str) -> (reqwest::StatusCode, Value) {
-        let response = reqwest::Client::new()
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(self.token.expose())
-            .send()
-            .await
-            .expect("GET");
-        let status = response.status();
-        (status, response.json().await.expect("a JSON answer"))
-    }
-
-    /// Stops every task of the service and waits for them.
-    pub async fn stop(mut self) {
-        self.stop.cancel();
-        let drained = tokio::time::timeout(WAIT, async {
-            while let Some(r) = self.tasks.join_next().await {
-                r.expect("a task of the service panicked")
-                    .expect("a task of the service failed");
-            }
-        })
-        .await;
-        assert!(
-            drained.is_ok(),
-            "{} did not stop within {WAIT:?}",
-            self.member
-        );
-    }
+        .await,
+        Service::start(local, SECURITY, Arc::new(SecurityService::new(registry))).await,
+    ]
 }
 
 /// A client of the services' APIs, each with its token.
 pub fn api(services: &[Service]) -> ApiClient {
-    ApiClient::new(services.iter().map(|s| (s.member.to_owned(), s.endpoint())))
-        .expect("api client")
+    service::api(&services.iter().collect::<Vec<_>>())
 }
 
 /// `n` letters of `alphabet`, from the random part of a fresh ULID.
