@@ -34,8 +34,8 @@
 //!
 //! Options (also as environment variables `HW_BENCH_<NAME>`, e.g.
 //! `HW_BENCH_MESSAGES=50000`): `--messages` (20000), `--warmup` (2000),
-//! `--window` (256), `--paced` (1000), `--rate` (500 per second; 0 skips the
-//! paced phase), `--rounds` (1; rounds alternate which path goes first),
+//! `--window` (256), `--paced` (1000 per rate), `--rate` (500,2000: one
+//! paced phase per rate, per second, in turn; 0 skips them), `--rounds` (1; rounds alternate which path goes first),
 //! `--example` (a file name under
 //! `schemas/messages/camp.resident.located/examples/v1/valid/`).
 //!
@@ -162,7 +162,7 @@ async fn measure(
 ) -> anyhow::Result<PathResult> {
     let load_before = load_average();
     let local = Local::start(LocalOptions::default()).await?;
-    let paced = if options.rate == 0 { 0 } else { options.paced };
+    let paced = options.paced * options.rates.len();
     let total = options.warmup + options.messages + paced;
     let submissions = sign(&local, template, total)?;
     let tracker = Arc::new(Tracker::new(&submissions));
@@ -264,13 +264,18 @@ async fn measure(
         .zip(before)
         .map(|(s, before)| s.snapshot().since(&before));
 
-    let paced_slots = measured.end..measured.end + paced;
-    let paced_phase = if paced > 0 {
+    // The paced phases, one rate after another, each waiting for its own
+    // deliveries before the next starts.
+    let mut paced_phases = Vec::with_capacity(options.rates.len());
+    for (i, &rate) in options.rates.iter().enumerate() {
+        let start = measured.end + i * options.paced;
+        let paced_slots = start..start + options.paced;
         submit_paced(
             &js,
             &subject,
             &submissions,
             paced_slots.clone(),
+            rate,
             options,
             &tracker,
         )
@@ -279,10 +284,8 @@ async fn measure(
         tracker
             .wait_for(delivered, timeout(paced_slots.len()))
             .await?;
-        Some(tracker.phase(paced_slots))
-    } else {
-        None
-    };
+        paced_phases.push(tracker.phase(paced_slots));
+    }
 
     stop.cancel();
     let outcome = task.await;
@@ -297,7 +300,7 @@ async fn measure(
         path,
         measured: tracker.phase(measured),
         submit_time,
-        paced: paced_phase,
+        paced: paced_phases,
         stages,
         cpu,
         load_before,

@@ -11,13 +11,31 @@ pub struct Options {
     pub warmup: usize,
     pub window: usize,
     pub paced: usize,
-    pub rate: u32,
+    /// The offered rates of the paced phases, one after another; none
+    /// skips them.
+    pub rates: Vec<u32>,
     pub rounds: usize,
     pub example: String,
 }
 
+/// `--rate`: offered rates per second, comma-separated; `0` for none.
+fn rates(text: &str) -> anyhow::Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for one in text.split(',') {
+        let rate: u32 = one
+            .trim()
+            .replace('_', "")
+            .parse()
+            .with_context(|| format!("--rate {one:?} is not a rate per second"))?;
+        if rate > 0 {
+            out.push(rate);
+        }
+    }
+    Ok(out)
+}
+
 impl Options {
-    const USAGE: &str = "options: --messages N --warmup N --window N --paced N --rate PER_SECOND \
+    const USAGE: &str = "options: --messages N --warmup N --window N --paced N --rate PER_SECOND[,PER_SECOND…] \
                          --rounds N --example FILE (or HW_BENCH_<NAME> variables)";
 
     pub fn parse() -> anyhow::Result<Self> {
@@ -50,6 +68,7 @@ impl Options {
             };
             given.insert(name, value);
         }
+        let rate_text = given.remove("rate");
         let mut take = |name: &str, default: usize| -> anyhow::Result<usize> {
             given.remove(name).map_or(Ok(default), |v| {
                 v.replace('_', "")
@@ -62,7 +81,7 @@ impl Options {
             warmup: take("warmup", 2_000)?,
             window: take("window", 256)?,
             paced: take("paced", 1_000)?,
-            rate: u32::try_from(take("rate", 500)?).context("--rate is too large")?,
+            rates: rates(rate_text.as_deref().unwrap_or("500,2000"))?,
             rounds: take("rounds", 1)?,
             example: given
                 .remove("example")

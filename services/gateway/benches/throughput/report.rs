@@ -16,7 +16,8 @@ pub struct PathResult {
     pub path: Path,
     pub measured: Phase,
     pub submit_time: Duration,
-    pub paced: Option<Phase>,
+    /// One phase per offered rate, in `--rate` order.
+    pub paced: Vec<Phase>,
     pub stages: Option<StatsSnapshot>,
     pub cpu: CpuTimes,
     pub load_before: String,
@@ -45,7 +46,7 @@ pub fn path(r: &PathResult) {
         per(r.cpu.server),
         per(r.cpu.process.saturating_sub(r.cpu.broker)),
     );
-    if let Some(p) = &r.paced {
+    for p in &r.paced {
         println!(
             "  {:<8} paced {:.0}/s: submit→delivery p50 {} p99 {} max {}",
             "",
@@ -113,10 +114,11 @@ pub fn preamble(
         options.warmup,
         options.messages,
         options.window,
-        if options.rate == 0 || options.paced == 0 {
+        if options.rates.is_empty() || options.paced == 0 {
             "no paced phase".to_owned()
         } else {
-            format!("{} paced at {}/s", options.paced, options.rate)
+            let rates: Vec<String> = options.rates.iter().map(|r| format!("{r}/s")).collect();
+            format!("{} paced at each of {}", options.paced, rates.join(", "))
         }
     );
     println!(

@@ -38,13 +38,14 @@ pub async fn submit_windowed(
     Ok(started.elapsed())
 }
 
-/// Submits `slots` at `options.rate` per second, open loop: acks are
+/// Submits `slots` at `rate` per second, open loop: acks are
 /// awaited by another task so a slow ack does not delay the next send.
 pub async fn submit_paced(
     js: &jetstream::Context,
     subject: &str,
     submissions: &[Submission],
     slots: std::ops::Range<usize>,
+    rate: u32,
     options: &Options,
     tracker: &Tracker,
 ) -> anyhow::Result<()> {
@@ -57,7 +58,7 @@ pub async fn submit_paced(
         }
         anyhow::Ok(())
     });
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(options.rate)));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     for slot in slots {
         tick.tick().await;
         tracker.submitting(slot);
