@@ -22,6 +22,7 @@
 mod support;
 
 mod audit;
+mod cluster;
 mod duplicates;
 mod encryption;
 mod hostile;
