@@ -389,6 +389,10 @@ struct Submissions {
     /// The cases whose outbox holds a held message, retried every
     /// [`HELD_RETRY`].
     held_cases: BTreeSet<String>,
+    /// The cases whose outbox could not be submitted (the server or the
+    /// stream unavailable, as while a cluster elects a new leader),
+    /// retried every [`UNSENT_RETRY`] until it is.
+    unsent_cases: BTreeSet<String>,
 }
 
 /// What operators should look into, counted since the service started.
@@ -411,6 +415,10 @@ pub struct Alarms {
 /// submitted again. `HW_SUBMIT` forgets an id after its duplicate window
 /// (20 min); the first submission after that is stored.
 pub const HELD_RETRY: Duration = Duration::from_secs(30);
+
+/// How often an outbox whose submission failed is submitted again, without
+/// waiting for anything else to happen to its case.
+pub const UNSENT_RETRY: Duration = Duration::from_secs(2);
 
 /// Whether JetStream took a submission.
 enum Submitted {
@@ -626,6 +634,28 @@ impl Ministry {
             for case_ref in cases {
                 if let Err(e) = self.flush_outbox(&case_ref).await {
                     tracing::warn!(member = %self.member(), case = %case_ref, error = %e, "held messages not submitted; will retry");
+                }
+            }
+        }
+    }
+
+    /// Submits again, every [`UNSENT_RETRY`] until `shutdown`, the outboxes
+    /// whose submission failed: a message written with its case is sent
+    /// once the server takes submissions again, whether or not anything
+    /// else happens to the case. A task of its own, beside the delivery
+    /// loop (`service::start` spawns it).
+    pub async fn retry_unsent(&self, shutdown: CancellationToken) {
+        let mut every = tokio::time::interval(UNSENT_RETRY);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let cases: Vec<String> = self.submissions().unsent_cases.iter().cloned().collect();
+            for case_ref in cases {
+                if let Err(e) = self.flush_outbox(&case_ref).await {
+                    tracing::warn!(member = %self.member(), case = %case_ref, error = %e, "outgoing messages not submitted yet; will retry");
                 }
             }
         }
@@ -1469,13 +1499,24 @@ impl Ministry {
                 return Ok(());
             };
             if stored.case.outbox.is_empty() {
-                self.submissions().held_cases.remove(case_ref);
+                let mut submissions = self.submissions();
+                submissions.held_cases.remove(case_ref);
+                submissions.unsent_cases.remove(case_ref);
                 return Ok(());
             }
             let mut held = BTreeSet::new();
             let mut busy = BTreeSet::new();
             for p in &stored.case.outbox {
-                match self.submit(case_ref, p).await? {
+                let submitted = match self.submit(case_ref, p).await {
+                    Ok(submitted) => submitted,
+                    Err(e) => {
+                        // The case is stored with its outbox; a task
+                        // submits it again ([`Ministry::retry_unsent`]).
+                        self.submissions().unsent_cases.insert(case_ref.to_owned());
+                        return Err(e);
+                    }
+                };
+                match submitted {
                     Submitted::Stored => {}
                     Submitted::Held => {
                         held.insert(p.id.clone());
@@ -1519,6 +1560,7 @@ impl Ministry {
             match written {
                 Write::Stored(_) => {
                     let mut submissions = self.submissions();
+                    submissions.unsent_cases.remove(case_ref);
                     if held.is_empty() {
                         submissions.held_cases.remove(case_ref);
                     } else {

@@ -173,6 +173,12 @@ pub async fn start_with(
         behind.retry_events(stop).await;
         Ok(())
     });
+    let unsent = ministry.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        unsent.retry_unsent(stop).await;
+        Ok(())
+    });
     health.started().await;
     let app = crate::api::router(ministry.clone(), health.clone(), access, shutdown.clone());
     let stop = shutdown.clone();

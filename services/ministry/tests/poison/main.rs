@@ -7,3 +7,4 @@
 
 mod parked;
 mod support;
+mod unsent;
