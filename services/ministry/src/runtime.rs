@@ -623,20 +623,8 @@ impl Ministry {
     /// [`HELD_RETRY`], until `shutdown`: a task of its own, beside the
     /// delivery loop (`service::start` spawns it).
     pub async fn retry_held(&self, shutdown: CancellationToken) {
-        let mut every = tokio::time::interval(HELD_RETRY);
-        every.tick().await;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = every.tick() => {}
-            }
-            let cases: Vec<String> = self.submissions().held_cases.iter().cloned().collect();
-            for case_ref in cases {
-                if let Err(e) = self.flush_outbox(&case_ref).await {
-                    tracing::warn!(member = %self.member(), case = %case_ref, error = %e, "held messages not submitted; will retry");
-                }
-            }
-        }
+        self.flush_every(HELD_RETRY, |s| &s.held_cases, shutdown)
+            .await;
     }
 
     /// Submits again, every [`UNSENT_RETRY`] until `shutdown`, the outboxes
@@ -645,15 +633,28 @@ impl Ministry {
     /// else happens to the case. A task of its own, beside the delivery
     /// loop (`service::start` spawns it).
     pub async fn retry_unsent(&self, shutdown: CancellationToken) {
-        let mut every = tokio::time::interval(UNSENT_RETRY);
+        self.flush_every(UNSENT_RETRY, |s| &s.unsent_cases, shutdown)
+            .await;
+    }
+
+    /// Flushes the outbox of every case in the set `cases` picks, every
+    /// `period`, until `shutdown`; [`Ministry::flush_outbox`] takes a case
+    /// out of the set once its outbox is stored.
+    async fn flush_every(
+        &self,
+        period: Duration,
+        cases: impl Fn(&Submissions) -> &BTreeSet<String>,
+        shutdown: CancellationToken,
+    ) {
+        let mut every = tokio::time::interval(period);
         every.tick().await;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = every.tick() => {}
             }
-            let cases: Vec<String> = self.submissions().unsent_cases.iter().cloned().collect();
-            for case_ref in cases {
+            let due: Vec<String> = cases(&self.submissions()).iter().cloned().collect();
+            for case_ref in due {
                 if let Err(e) = self.flush_outbox(&case_ref).await {
                     tracing::warn!(member = %self.member(), case = %case_ref, error = %e, "outgoing messages not submitted yet; will retry");
                 }
