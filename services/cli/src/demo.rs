@@ -94,6 +94,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         local.keys_dir().display()
     );
     let api = homeward_replay::api::of_world(&world)?;
+    let console_stop = tokio_util::sync::CancellationToken::new();
+    let mut console_tasks = tokio::task::JoinSet::new();
+    let console = start_console(&local, console_stop.clone(), &mut console_tasks).await?;
+    println!(
+        "  the operator console (metadata only: flows, rejections, backlogs, services, case timelines, late cases, the audit chain):"
+    );
+    println!(
+        "    console: http://{}/  token: {}",
+        console.0,
+        console.1.expose()
+    );
 
     println!("\nA forged message (the data changed after signing) is rejected:");
     let camps = local.member("aanes.camps").await?;
@@ -243,9 +254,50 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("Ctrl-C to stop.");
         shutdown::on_signal().cancelled().await;
     }
+    console_stop.cancel();
+    while let Some(done) = console_tasks.join_next().await {
+        done??;
+    }
     world.stop().await?;
     println!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The operator console on a free loopback port, as the operator, with a
+/// random token (also written to `<keys dir>/console.api-token`).
+async fn start_console(
+    local: &Local,
+    stop: tokio_util::sync::CancellationToken,
+    tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<(std::net::SocketAddr, homeward_ministry::api::ApiToken)> {
+    let operator = MemberId::parse(homeward_console::settings::DEFAULT_OPERATOR)?;
+    let nats = client::connect(
+        &local.connection_as(operator.as_str())?,
+        Some(&operator),
+        "homeward-console",
+    )
+    .await?;
+    let token = homeward_testkit::service::token();
+    let token_file = local.keys_dir().join("console.api-token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(
+        &mut options.open(&token_file)?,
+        format!("{}\n", token.expose()).as_bytes(),
+    )?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let serving = homeward_console::serve_on(
+        nats,
+        local.policy.clone(),
+        homeward_console::ConsoleConfig::new(operator),
+        listener,
+        (&token, &[]),
+        stop,
+        tasks,
+    )?;
+    Ok((serving.addr, token))
 }
 
 /// Waits for the audit record of the envelope `id`.

@@ -44,6 +44,19 @@ pub struct AuditRecord {
     pub codes: Vec<String>,
     /// SHA-256 of the submitted bytes, hex.
     pub envelope_sha256: String,
+    /// When the server stored the submission (RFC 3339, UTC): `time` minus
+    /// this is how long the decision took. Absent on records written before
+    /// it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
+    /// The trace id of the envelope's `traceparent` (32 hex digits), which
+    /// the gateway's and the recipients' logs carry too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// A rejection's reasons as the sender's receipt gives them: code,
+    /// sentence and instance path, never a value from the message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<crate::receipt::Reason>,
     /// The hash of the previous record, hex.
     pub prev: String,
     /// This record's hash, hex, over its canonical form without this field.
@@ -181,6 +194,9 @@ mod tests {
                     decision: "accepted".into(),
                     codes: vec![],
                     envelope_sha256: sha256_hex(&[i as u8]),
+                    submitted_at: None,
+                    trace_id: None,
+                    reasons: Vec::new(),
                     prev: String::new(),
                     hash: String::new(),
                 };

@@ -553,6 +553,11 @@ pub fn new_id() -> String {
     ulid::Ulid::new().to_string()
 }
 
+/// The trace id of a W3C traceparent (its 32 hex digits), if it is one.
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    is_traceparent(traceparent).then(|| &traceparent[3..35])
+}
+
 /// A fresh W3C traceparent with a random trace and span.
 pub fn new_traceparent() -> String {
     let trace: u128 = rand::random::<u128>().max(1);

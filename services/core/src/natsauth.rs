@@ -107,6 +107,13 @@ pub fn admin_api_prefix(identity: &MemberId) -> String {
     format!("$HWJS.{}.API", identity.token())
 }
 
+/// The subject on which the operator reaches `verb` (`PING`, `INFO` or
+/// `STATS`) of the NATS micro services (`$SRV.<verb>`) that `identity`
+/// runs: the gateway, or a member's ministry service.
+pub fn discovery_subject(identity: &MemberId, verb: &str) -> String {
+    format!("hw.srv.{}.{verb}", identity.token())
+}
+
 /// The NATS account of a policy member.
 pub fn account_name(identity: &MemberId) -> String {
     identity.token()

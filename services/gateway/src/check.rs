@@ -45,6 +45,8 @@ pub struct Known {
     pub id: Option<String>,
     pub message_type: Option<String>,
     pub case: Option<String>,
+    /// The trace id of its `traceparent`, if well formed.
+    pub trace_id: Option<String>,
 }
 
 impl Known {
@@ -54,6 +56,10 @@ impl Known {
             id: Some(envelope.id().to_owned()),
             message_type: Some(envelope.message_type().to_owned()),
             case: envelope.subject().map(str::to_owned),
+            trace_id: envelope
+                .traceparent()
+                .and_then(envelope::trace_id)
+                .map(str::to_owned),
         }
     }
 }
@@ -314,6 +320,9 @@ fn known_from_bytes(bytes: &[u8]) -> Known {
             .map(str::to_owned),
         case: s("subject")
             .filter(|v| envelope::is_case_ref(v))
+            .map(str::to_owned),
+        trace_id: s("traceparent")
+            .and_then(envelope::trace_id)
             .map(str::to_owned),
     }
 }

@@ -41,6 +41,8 @@ pub(crate) struct Shared {
 /// One submission's outcome, before it is written.
 pub(crate) struct Outcome {
     pub(crate) sequence: u64,
+    /// When the server stored the submission.
+    pub(crate) stored_at: OffsetDateTime,
     pub(crate) sender: Option<MemberId>,
     pub(crate) bytes: bytes::Bytes,
     pub(crate) result: Result<Accepted, Rejected>,
@@ -157,6 +159,7 @@ impl Decider {
             let result = shared.check(sender.as_ref(), &bytes, stored.at);
             Outcome {
                 sequence,
+                stored_at: stored.at,
                 sender,
                 bytes,
                 result,

@@ -78,7 +78,7 @@ impl Shared {
                 submission_type: known.message_type.clone(),
                 decision,
                 recipients: recipients.clone(),
-                reasons,
+                reasons: reasons.clone(),
                 received_at: received_at.to_owned(),
                 decided_at: Some(format_time(OffsetDateTime::now_utc())),
             };
@@ -105,6 +105,9 @@ impl Shared {
                 decision: decision.as_str().to_owned(),
                 codes,
                 envelope_sha256: bytes_hash,
+                submitted_at: Some(format_time(outcome.stored_at)),
+                trace_id: known.trace_id.clone(),
+                reasons,
                 prev: String::new(),
                 hash: String::new(),
             },

@@ -204,7 +204,7 @@ impl Access {
 
     /// Whether `offered` is the token, in time independent of where they
     /// differ.
-    fn admits(&self, offered: &str) -> bool {
+    pub fn admits(&self, offered: &str) -> bool {
         let offered: [u8; 32] = Sha256::digest(offered.as_bytes()).into();
         offered
             .iter()
@@ -278,8 +278,8 @@ fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&s
 }
 
 /// Refuses a request addressed to another host (421), or made by another
-/// site (403).
-async fn same_site(State(access): State<Access>, request: Request, next: Next) -> Response {
+/// site (403). The operator console guards its pages with it too.
+pub async fn same_site(State(access): State<Access>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     let named = [
         header_str(headers, header::HOST),

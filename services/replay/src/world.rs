@@ -32,6 +32,8 @@ pub struct World {
     health: BTreeMap<MemberId, Health>,
     /// The foreign ministries, whose services keep each state's report.
     foreign_ministries: Vec<MemberId>,
+    /// Each member's own stop, a child of `stop`.
+    stops: BTreeMap<MemberId, CancellationToken>,
     stop: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
     gateway: Option<GatewayTask>,
@@ -62,6 +64,7 @@ impl World {
         let mut tokens = BTreeMap::new();
         let mut health = BTreeMap::new();
         let mut foreign_ministries = Vec::new();
+        let mut stops = BTreeMap::new();
         for member in local.policy.members() {
             let Some(role) = role_for(member.role) else {
                 continue;
@@ -71,16 +74,18 @@ impl World {
             let token_file = local.keys_dir().join(format!("{}.api-token", member.id));
             let token = write_random_token(&token_file)?;
             let access = Access::new(&token, listener.local_addr()?, &[])?;
+            let own_stop = stop.child_token();
             let running = service::start(
                 client,
                 role,
                 local.schemas.clone(),
                 listener,
                 access,
-                stop.clone(),
+                own_stop.clone(),
                 &mut tasks,
             )
             .await?;
+            stops.insert(member.id.clone(), own_stop);
             if let Some(failure) = running.health.failure() {
                 stop.cancel();
                 anyhow::bail!("{}: {failure}", member.id);
@@ -99,6 +104,7 @@ impl World {
             tokens,
             health,
             foreign_ministries,
+            stops,
             stop,
             tasks,
             gateway: Some(gateway),
@@ -169,6 +175,18 @@ impl World {
             reports.push(Report::fetch(&api, member.as_str()).await?);
         }
         Ok(Report::merge(reports))
+    }
+
+    /// Stops one member's service, as if its machine went away: its loops
+    /// and its API end, its consumers keep what is sent to it. The
+    /// service's tasks end on their own; [`World::stop`] collects them.
+    pub fn stop_member(&self, member: &str) -> anyhow::Result<()> {
+        let id = MemberId::parse(member)?;
+        self.stops
+            .get(&id)
+            .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))?
+            .cancel();
+        Ok(())
     }
 
     /// Stops every service and the gateway, and waits for all of them;

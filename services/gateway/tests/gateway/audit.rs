@@ -217,7 +217,12 @@ async fn the_chain_verifies_names_tampering_and_holds_no_personal_data() {
                 "record {seq} holds birth date {date:?}"
             );
         }
-        assert!(!text.contains("birthDate") && !text.contains("names"));
+        // No part of a message is copied in: no data field anywhere in
+        // the record. A rejection's reasons name schema paths
+        // (`/data/persons/0/birthDate`), as the sender's receipt does, and
+        // only those strings may spell a field's name.
+        let record: serde_json::Value = serde_json::from_slice(bytes).expect("json");
+        assert_no_data_field(*seq, &record, false);
     }
 
     // Tampered copies of the real chain: each break is named where it is.
@@ -276,4 +281,27 @@ async fn the_chain_verifies_names_tampering_and_holds_no_personal_data() {
         verify_chain(chain).map(|s| (s.records, s.foreign.len())),
         Ok((n as u64, 0))
     );
+}
+
+/// Fails if a record holds a data field (a key, or outside its reasons a
+/// string, naming `birthDate` or `names`).
+fn assert_no_data_field(seq: u64, value: &serde_json::Value, in_reasons: bool) {
+    use serde_json::Value;
+    match value {
+        Value::Object(o) => {
+            for (k, v) in o {
+                assert!(
+                    k != "birthDate" && k != "names" && k != "data",
+                    "record {seq} holds the field {k:?}"
+                );
+                assert_no_data_field(seq, v, in_reasons || k == "reasons");
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| assert_no_data_field(seq, v, in_reasons)),
+        Value::String(s) if !in_reasons => assert!(
+            !s.contains("birthDate") && !s.contains("names"),
+            "record {seq} holds {s:?}"
+        ),
+        _ => {}
+    }
 }
