@@ -30,9 +30,17 @@ async fn main() -> anyhow::Result<()> {
     let schemas = SchemaRegistry::embedded()?;
     let policy = Arc::new(Policy::load(&settings.policy, &schemas)?);
     let token = ApiToken::from_file(&settings.token_file)?;
+    let nkey_seed = match &settings.nats_nkey_file {
+        Some(path) => Some(homeward_core::keys::read_nats_seed(path)?),
+        None => settings
+            .nats
+            .nkey_seed
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
+    };
     let connection = client::Connection {
         url: settings.nats.url.clone(),
-        nkey_seed: settings.nats.nkey_seed.map(|s| s.expose().to_owned()),
+        nkey_seed,
         tls_ca: settings.nats.tls_ca.clone(),
     };
     let nats = client::connect(&connection, Some(&config.operator), "homeward-console").await?;

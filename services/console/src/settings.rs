@@ -121,6 +121,9 @@ pub struct Settings {
     /// Where the console listens.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// The operator's NATS user seed file (instead of `nats.nkey_seed`).
+    #[serde(default)]
+    pub nats_nkey_file: Option<PathBuf>,
     /// The operator token's file: one line of at least 32 characters.
     pub token_file: PathBuf,
     /// The `host:port` names the console answers to besides its address.
@@ -186,12 +189,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_settings_load_and_a_bad_stage_is_refused() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/services/console.toml");
+        let settings: Settings =
+            homeward_core::settings::load(Some(&path), "HOMEWARD_TEST_UNSET").expect("loads");
+        let config = settings.console_config().expect("a config");
+        assert_eq!(config.operator.as_str(), DEFAULT_OPERATOR);
+        assert_eq!(config.stuck_after, Duration::from_secs(120));
+        assert_eq!(
+            config.late_after.get(t::CAMP_RESIDENT_LOCATED),
+            Some(&Duration::from_secs(14 * DAY))
+        );
+        let mut wrong = settings.clone();
+        wrong.late_after.insert("resident.lost".into(), "1d".into());
+        let e = wrong.console_config().expect_err("not a message type");
+        assert!(e.to_string().contains("resident.lost"), "{e}");
+    }
+
+    #[test]
     fn durations_read_with_their_unit_and_a_bad_one_is_named() {
         assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(14 * DAY)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("14").expect_err("no unit").contains("no unit"));
-        assert!(parse_duration("2w").expect_err("bad unit").contains("\"w\""));
+        assert!(
+            parse_duration("14")
+                .expect_err("no unit")
+                .contains("no unit")
+        );
+        assert!(
+            parse_duration("2w")
+                .expect_err("bad unit")
+                .contains("\"w\"")
+        );
         assert!(parse_duration("99999999999999999999d").is_err());
     }
 }

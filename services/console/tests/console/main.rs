@@ -3,5 +3,5 @@
 //! person's data.
 
 mod access;
+mod parked;
 mod support;
-
