@@ -12,9 +12,10 @@
 //!
 //! # Where candidates live, and why
 //!
-//! In this process's memory, and nowhere else: [`SecurityService`] holds
-//! each case's located unit (the names as the camp recorded them, from
-//! `camp.resident.located`) and the candidates computed from it.
+//! In this process's memory, and, with `held_dir`, sealed on the
+//! service's own disk: [`SecurityService`] holds each case's located unit
+//! (the names as the camp recorded them, from `camp.resident.located`)
+//! and the candidates computed from it.
 //!
 //! - Not in the case record, nor anywhere in the member's bucket. Case
 //!   state holds no names (ARCHITECTURE.md, "No names in case state"), and
@@ -27,12 +28,15 @@
 //!   relatives); the names the matcher needs came earlier, with
 //!   `camp.resident.located`, which the service applies and acknowledges.
 //!   Only the verification outcome travels, as before.
-//! - Not on disk: the extract is already a file the state keeps on its
-//!   site; writing the camp's spellings next to it, matched to registry
-//!   records, would make a second and unencrypted copy of the most
-//!   sensitive join there is, outside JetStream's encrypted store.
+//! - On disk only sealed ([`crate::sealed`]): with `held_dir` under
+//!   `[member.role]`, each located unit is also written there, sealed with
+//!   XChaCha20-Poly1305 under a key derived from the member's signing
+//!   seed, and taken back when the service starts. Candidates are never
+//!   written: they are computed again from the unit and the extract. A
+//!   copy of the folder without the seed holds nothing readable, and a
+//!   listing names no case.
 //!
-//! The price is a restart: the located units are gone, and a case whose
+//! Without `held_dir`, a restart loses the located units, and a case whose
 //! family was located before it has no candidates. Its candidates view says
 //! so (`located_unit_not_held`), the verification action works as without
 //! a registry, and a new `camp.resident.located` of the family (the camp
@@ -64,6 +68,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Security;
+use crate::sealed::{SealedStore, key_from_seed};
 
 /// The view of a case that shows its candidates.
 pub const CANDIDATES_VIEW: &str = "candidates";
@@ -75,6 +80,13 @@ pub enum SecurityError {
     /// wrong type.
     #[error("settings of the security role ([member.role]): {0}")]
     Settings(String),
+    /// The folder of sealed located units could not be opened or read.
+    #[error("held_dir {}: {source}", path.display())]
+    Held {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The registry extract could not be opened or read; the cause names
     /// the line, never its content.
     #[error("{}: {source}", path.display())]
@@ -94,6 +106,12 @@ pub struct SecuritySettings {
     /// documentation). Without it, no candidates are ranked.
     #[serde(default)]
     pub registry_extract: Option<PathBuf>,
+    /// A folder of the service's own disk where the located units are kept
+    /// between restarts, each sealed under a key derived from the member's
+    /// signing seed ([`crate::sealed`]). Without it, they are held in
+    /// memory only and a restart loses them.
+    #[serde(default)]
+    pub held_dir: Option<PathBuf>,
 }
 
 impl SecuritySettings {
@@ -170,6 +188,8 @@ struct Held {
 pub struct SecurityService {
     registry: Option<Registry>,
     held: Mutex<Held>,
+    /// Where the located units are kept between restarts, if anywhere.
+    sealed: Option<SealedStore>,
 }
 
 impl std::fmt::Debug for SecurityService {
@@ -189,18 +209,54 @@ impl SecurityService {
         Self {
             registry,
             held: Mutex::default(),
+            sealed: None,
         }
     }
 
+    /// Keeps the located units in `store` from now on, and takes back
+    /// every unit it holds (those sealed under another key, or altered,
+    /// are passed over and counted in the log, never read).
+    pub fn with_sealed(mut self, store: SealedStore) -> std::io::Result<Self> {
+        let loaded = store.load()?;
+        if !loaded.unreadable.is_empty() {
+            tracing::warn!(
+                files = loaded.unreadable.len(),
+                "sealed located units that do not open under this member's key were passed over"
+            );
+        }
+        tracing::info!(
+            units = loaded.units.len(),
+            "located units taken back from the sealed store"
+        );
+        self.held().located.extend(loaded.units);
+        self.sealed = Some(store);
+        Ok(self)
+    }
+
     /// The role as its settings describe it: the extract loaded, if one
-    /// is named.
-    pub fn from_settings(settings: &SecuritySettings) -> Result<Self, SecurityError> {
+    /// is named, and the located units kept in `held_dir`, if one is
+    /// named, sealed under a key from `signing_seed` (the member's).
+    pub fn from_settings(
+        settings: &SecuritySettings,
+        signing_seed: &str,
+    ) -> Result<Self, SecurityError> {
         let registry = settings
             .registry_extract
             .as_deref()
             .map(Registry::load)
             .transpose()?;
-        Ok(Self::new(registry))
+        let service = Self::new(registry);
+        match &settings.held_dir {
+            None => Ok(service),
+            Some(dir) => {
+                let failed = |source| SecurityError::Held {
+                    path: dir.clone(),
+                    source,
+                };
+                let store = SealedStore::open(dir, key_from_seed(signing_seed)).map_err(failed)?;
+                service.with_sealed(store).map_err(failed)
+            }
+        }
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
@@ -210,6 +266,12 @@ impl SecurityService {
     /// Keeps the located unit of a case this service applied, and
     /// recomputes candidates already shown, which it makes stale.
     fn hold_located(&self, ctx: &Ctx<'_>, case_ref: &str, data: &Value) {
+        if let Some(store) = &self.sealed
+            && let Err(e) = store.put(case_ref, data)
+        {
+            // Held in memory still: only a restart would lose it.
+            tracing::warn!(case = %case_ref, error = %e, "the located unit could not be sealed to disk");
+        }
         let mut held = self.held();
         held.located.insert(case_ref.to_owned(), data.clone());
         if held.candidates.contains_key(case_ref) {
@@ -263,7 +325,7 @@ impl SecurityService {
         let Some(computed) = held.candidates.get(&case.case_ref) else {
             return Err(ActionError::refused(
                 "located_unit_not_held",
-                "the family's names came with camp.resident.located before this process started, and are held in memory only: no candidates until the camp locates the family again",
+                "the family's names came with camp.resident.located before this process started and were not kept (held_dir is not set, or the unit was sealed under another key): no candidates until the camp locates the family again",
             ));
         };
         // The located data passed its schema: a unit the matcher cannot

@@ -34,6 +34,7 @@ use homeward_ministry::{
 use serde_json::{Value, json};
 
 pub mod candidates;
+pub mod sealed;
 #[cfg(test)]
 mod tests;
 

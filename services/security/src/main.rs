@@ -8,7 +8,8 @@ use homeward_security::{SecurityService, SecuritySettings};
 fn main() -> anyhow::Result<()> {
     homeward_ministry::service::main_with(|member| {
         let settings = SecuritySettings::from_role_table(&member.role)?;
-        let service = SecurityService::from_settings(&settings)?;
+        let seed = homeward_core::SigningKey::from_file(&member.key_file)?.seed();
+        let service = SecurityService::from_settings(&settings, &seed)?;
         Ok(Arc::new(service))
     })
 }

@@ -371,8 +371,76 @@ fn no_registry_extract() {
     assert_eq!(t.outgoing.len(), 1);
 }
 
-/// A service started after the family was located (a restart) holds no
-/// names for it.
+/// A signing seed for the tests that need one (made for them, and
+/// nowhere else).
+const TEST_SEED: &str = "SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU";
+
+/// With `held_dir`, a service started again after the family was located
+/// takes its unit back from the sealed store, and the official sees the
+/// same candidates; a service with another member's seed takes nothing.
+#[test]
+fn the_located_units_survive_a_restart_sealed_under_the_members_key() {
+    let state = synthetic_state(5, 20);
+    let unit = &state.units[0];
+    let case_ref = unit.located["caseRef"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let dir = std::env::temp_dir().join(format!(
+        "hw-security-held-{}-{}",
+        std::process::id(),
+        homeward_core::envelope::new_id()
+    ));
+    let start = |seed: &str| {
+        let registry =
+            Registry::from_records(state.extract.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let store = crate::sealed::SealedStore::open(&dir, crate::sealed::key_from_seed(seed))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let service = SecurityService::new(Some(registry))
+            .with_sealed(store)
+            .unwrap_or_else(|e| panic!("{e}"));
+        MemberRole::new(service, SECURITY)
+    };
+    let first = start(TEST_SEED);
+    let located = message(CAMPS, types::CAMP_RESIDENT_LOCATED, unit.located.clone());
+    let case = applied(first.on_message(None, &located)).case;
+    let head = &unit.persons[0].person_ref;
+    let request = message(
+        "kz.mfa",
+        types::IDENTITY_VERIFICATION_REQUESTED,
+        json!({"caseRef": case_ref, "persons": [{"personRef": head, "methods": ["civil-registry"]}]}),
+    );
+    let case = applied(first.on_message(Some(case), &request)).case;
+    let before = candidates_of(&first, &case).unwrap_or_else(|e| panic!("{e}"));
+    drop(first);
+
+    let again = start(TEST_SEED);
+    let after = candidates_of(&again, &case).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after["persons"], before["persons"]);
+    // No name of the unit is on disk in the clear.
+    let names: Vec<String> = array(&unit.located["familyUnit"]["members"])
+        .iter()
+        .flat_map(|p| array(&p["names"]).iter())
+        .filter_map(|n| n["value"].as_str())
+        .map(str::to_owned)
+        .collect();
+    assert!(!names.is_empty(), "{:#}", unit.located);
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")) {
+        let bytes = std::fs::read(entry.unwrap_or_else(|e| panic!("{e}")).path())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&bytes);
+        for name in &names {
+            assert!(!text.contains(name.as_str()), "{name} on disk in the clear");
+        }
+    }
+
+    let stranger = start("SUOTHERMEMBERSEED");
+    action_refused(candidates_of(&stranger, &case), "located_unit_not_held");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A service started after the family was located (a restart) without a
+/// held_dir holds no names for it.
 #[test]
 fn located_unit_not_held() {
     let state = synthetic_state(5, 20);
@@ -403,7 +471,7 @@ fn the_role_settings_refuse_an_unknown_key_and_a_bad_extract_line_is_named() {
     .unwrap_or_else(|e| panic!("{e}"));
     let settings = SecuritySettings::from_role_table(&table(json!({"registry_extract": path})))
         .unwrap_or_else(|e| panic!("{e}"));
-    match SecurityService::from_settings(&settings) {
+    match SecurityService::from_settings(&settings, TEST_SEED) {
         Err(
             e @ SecurityError::Extract {
                 source: MatchError::Line { line: 2, .. },
@@ -415,7 +483,7 @@ fn the_role_settings_refuse_an_unknown_key_and_a_bad_extract_line_is_named() {
         other => panic!("expected line 2 refused, got {other:?}"),
     }
     std::fs::write(&path, format!("{record}\n")).unwrap_or_else(|e| panic!("{e}"));
-    SecurityService::from_settings(&settings).unwrap_or_else(|e| panic!("{e}"));
+    SecurityService::from_settings(&settings, TEST_SEED).unwrap_or_else(|e| panic!("{e}"));
 
     // As the service's settings file names it.
     let file = dir.join("kz-security.toml");
@@ -435,9 +503,10 @@ fn the_role_settings_refuse_an_unknown_key_and_a_bad_extract_line_is_named() {
     assert_eq!(read.registry_extract.as_deref(), Some(path.as_path()));
     let missing = SecuritySettings {
         registry_extract: Some(dir.join("missing.jsonl")),
+        held_dir: None,
     };
     assert!(matches!(
-        SecurityService::from_settings(&missing),
+        SecurityService::from_settings(&missing, TEST_SEED),
         Err(SecurityError::Extract {
             source: MatchError::Read(_),
             ..

@@ -173,3 +173,70 @@ async fn without_an_extract_the_candidates_view_says_so_and_the_verification_goe
     }
     deployment.stop().await;
 }
+
+/// With `held_dir`, the security service stopped and started again after
+/// the family was located still shows its candidates: the located unit
+/// came back from the sealed store on the service's disk, which holds no
+/// name in the clear. Without it, the same restart says
+/// `located_unit_not_held` (the unit test of that name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_candidates_survive_a_restart_of_the_security_service() {
+    use std::sync::Arc;
+
+    use homeward_security::SecurityService;
+    use homeward_security::sealed::{SealedStore, key_from_seed};
+    use homeward_testkit::service::ServiceUnderTest;
+
+    let deployment = deployment().await;
+    let local = &deployment.local;
+    let family = family("HOL-P5-000933");
+    let case_ref = family.case_ref.as_str();
+    let held = tempfile::tempdir().expect("a folder");
+    let seed = local.key(SECURITY).expect("the member's key").seed();
+    let start = || async {
+        let store = SealedStore::open(held.path(), key_from_seed(&seed)).expect("opens");
+        let service = SecurityService::new(Some(family.registry()))
+            .with_sealed(store)
+            .expect("takes back what it holds");
+        ServiceUnderTest::start(local, SECURITY, Arc::new(service)).await
+    };
+    let camps = ServiceUnderTest::start(
+        local,
+        crate::support::CAMPS,
+        Arc::new(homeward_camp_registry::CampRegistry),
+    )
+    .await;
+    let mfa = ServiceUnderTest::start(
+        local,
+        MFA,
+        Arc::new(homeward_foreign_affairs::ForeignAffairs),
+    )
+    .await;
+    let services = [camps, mfa, start().await];
+    locate_and_request(&api(&services), &family).await;
+    let (status, before) = services[2]
+        .get(&format!("/cases/{case_ref}/candidates"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+
+    let [camps, mfa, first] = services;
+    first.stop().await;
+    let again = start().await;
+    let (status, after) = again.get(&format!("/cases/{case_ref}/candidates")).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after["persons"], before["persons"]);
+    for entry in std::fs::read_dir(held.path()).expect("the folder") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("reads");
+        let text = String::from_utf8_lossy(&bytes);
+        for (label, needle) in &family.camp_needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "{label} on disk in the clear"
+            );
+        }
+    }
+    for s in [camps, mfa, again] {
+        s.stop().await;
+    }
+    deployment.stop().await;
+}
