@@ -67,12 +67,12 @@ async function signIn(event) {
 async function start() {
   const probe = await fetch("/api/snapshot", { credentials: "same-origin" });
   if (probe.status === 401) {
-    $("login").hidden = false;
+    $("signin").hidden = false;
     $("app").hidden = true;
     $("tabs").hidden = true;
     return;
   }
-  $("login").hidden = true;
+  $("signin").hidden = true;
   $("app").hidden = false;
   $("tabs").hidden = false;
   if (probe.ok) render(await probe.json());
@@ -120,6 +120,7 @@ function render(s) {
   backlog(s);
   services(s);
   late(s);
+  waiting(s);
   audit(s);
 }
 
@@ -302,6 +303,13 @@ function late(s) {
         "data-case": l.case,
       }),
     ),
+  );
+}
+
+function waiting(s) {
+  fill(
+    "waiting-table",
+    s.waiting.map((w) => row([w.stage, w.member, w.cases], { "data-waiting": w.stage + "|" + w.member })),
   );
 }
 

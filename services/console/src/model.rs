@@ -182,6 +182,14 @@ pub struct Late {
     pub waiting_on: Vec<String>,
 }
 
+/// How many cases wait at a stage for one member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    pub stage: String,
+    pub member: String,
+    pub cases: usize,
+}
+
 /// The audit chain as the console verified it, record by record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -491,6 +499,29 @@ impl Model {
         (out, total)
     }
 
+    /// How many cases wait at each stage, by the member the last message
+    /// went to (who must act next): for example the cases a state's
+    /// security service has been asked to verify and has not answered,
+    /// whose candidates wait for an official's confirmation.
+    pub fn waiting(&self) -> Vec<Waiting> {
+        let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for case in self.cases.values() {
+            if let Some((stage, _)) = &case.stage {
+                for member in &case.waiting_on {
+                    *counts.entry((stage.as_str(), member.as_str())).or_default() += 1;
+                }
+            }
+        }
+        counts
+            .into_iter()
+            .map(|((stage, member), cases)| Waiting {
+                stage: stage.to_owned(),
+                member: member.to_owned(),
+                cases,
+            })
+            .collect()
+    }
+
     /// The thresholds of the Late view.
     pub fn late_after(&self) -> &BTreeMap<String, Duration> {
         &self.late_after
@@ -669,6 +700,21 @@ mod tests {
         assert_eq!(late[0].waiting_seconds, 120);
         let (none, _) = m.late(epoch_seconds("2026-12-01T10:00:30Z").expect("time"), 10);
         assert!(none.is_empty());
+        assert_eq!(
+            m.waiting(),
+            vec![
+                Waiting {
+                    stage: "camp.resident.located".into(),
+                    member: "kz.mfa".into(),
+                    cases: 1
+                },
+                Waiting {
+                    stage: "identity.verification.requested".into(),
+                    member: "kz.mfa".into(),
+                    cases: 1
+                },
+            ]
+        );
     }
 
     #[test]

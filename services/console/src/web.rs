@@ -52,7 +52,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::Console;
-use crate::model::{AuditState, Counts, Flow, Late, Rejection, millis_between};
+use crate::model::{AuditState, Counts, Flow, Late, Rejection, Waiting, millis_between};
 use crate::watch::{ConsumerRow, Parked, ServiceRow};
 
 const INDEX: &str = include_str!("../assets/index.html");
@@ -321,6 +321,8 @@ pub struct Snapshot {
     pub services: Vec<ServiceRow>,
     pub late: Vec<Late>,
     pub late_total: usize,
+    /// Cases per stage and the member who must act next.
+    pub waiting: Vec<Waiting>,
     /// Per stage, the seconds a case may wait there.
     pub late_after: HashMap<String, u64>,
     pub audit: AuditState,
@@ -335,6 +337,7 @@ pub fn snapshot(console: &Console) -> Snapshot {
     let secs = now.unix_timestamp();
     let model = console.model();
     let (late, late_total) = model.late(secs, SNAPSHOT_LATE);
+    let waiting = model.waiting();
     let flows = model.flows(secs);
     let refused = model
         .refused(secs)
@@ -374,6 +377,7 @@ pub fn snapshot(console: &Console) -> Snapshot {
         services: observed.services.values().cloned().collect(),
         late,
         late_total,
+        waiting,
         late_after,
         audit_intact: audit.intact(),
         audit,

@@ -13,11 +13,14 @@
 //! - [`service`]: a ministry service under test, and a deployment with a
 //!   gateway.
 //! - [`read`]: reading what a stream holds, without changing it.
+//! - [`webdriver`]: headless Chromium through ChromeDriver, for the
+//!   console's test in a real browser.
 
 pub mod devkeys;
 pub mod local;
 pub mod natsd;
 pub mod read;
 pub mod service;
+pub mod webdriver;
 
 pub use local::{GatewayTask, Local, LocalOptions, Transport};

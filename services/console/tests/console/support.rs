@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use homeward_console::ConsoleConfig;
+use homeward_core::audit::{AuditRecord, parse_record};
 use homeward_core::{MemberId, client};
 use homeward_ministry::api::ApiToken;
 use homeward_replay::api::Api;
@@ -14,6 +15,21 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub const OPERATOR: &str = "homeward.operator";
+
+/// A Kazakh family registered after the replay, whom nobody moves on: it
+/// waits at verification, and then for a foreign ministry that is gone.
+pub const LATE_FAMILY: &str = "\
+family_ref,person_ref,camp,section,block,tent,claimed_nationality,relationship_to_head,name_latn,name_cyrl,name_arab,aliases,sex,birth_date,birth_date_accuracy,birthplace_country,vulnerability
+HOL-P5-000991,HOL-P5-000991-01,al-Hol,phase 5,9,2,KZ,head,Saule Bekovna,Сауле Бековна,ساولي بيكوفنا,Umm Timur,female,1991,approximate,KZ,
+HOL-P5-000991,HOL-P5-000991-02,al-Hol,phase 5,9,2,KZ,child,Timur,Тимур,تيمور,,male,2014-06,approximate,KZ,
+";
+
+/// A Kazakh family registered after the replay, whose identity the
+/// security service is asked to verify and no official confirms.
+pub const UNCONFIRMED_FAMILY: &str = "\
+family_ref,person_ref,camp,section,block,tent,claimed_nationality,relationship_to_head,name_latn,name_cyrl,name_arab,aliases,sex,birth_date,birth_date_accuracy,birthplace_country,vulnerability
+HOL-P5-000992,HOL-P5-000992-01,al-Hol,phase 5,9,3,KZ,head,Gulnara Askarovna,Гульнара Аскаровна,غولنارا أسكاروفنا,Umm Arman,female,1990,approximate,KZ,
+";
 
 /// A console under test.
 pub struct ConsoleUnderTest {
@@ -133,4 +149,21 @@ pub async fn world_with_console() -> (Local, World, Api, ConsoleUnderTest) {
     let api = homeward_replay::api::of_world(&world).expect("api");
     let console = ConsoleUnderTest::start(&local, test_config()).await;
     (local, world, api, console)
+}
+
+/// Every audit record, as the operator reads them.
+pub async fn audit_records(local: &homeward_testkit::local::Local) -> Vec<AuditRecord> {
+    let operator = client::connect(
+        &local.connection_as(OPERATOR).expect("operator"),
+        Some(&MemberId::parse(OPERATOR).expect("id")),
+        "audit reader",
+    )
+    .await
+    .expect("connects");
+    homeward_core::console::read_audit(&operator)
+        .await
+        .expect("reads the audit stream")
+        .into_iter()
+        .map(|(_, bytes)| parse_record(&bytes).expect("an audit record"))
+        .collect()
 }
