@@ -31,11 +31,13 @@ pub mod canonical;
 pub mod client;
 pub mod compat;
 pub mod console;
+pub mod discovery;
 pub mod envelope;
 pub mod json;
 pub mod keys;
 pub mod member;
 pub mod message_types;
+pub mod metrics;
 pub mod natsauth;
 pub mod policy;
 pub mod published;
@@ -96,6 +98,9 @@ pub enum Error {
     Audit(String),
     #[error("timed out: {0}")]
     Timeout(String),
+    /// Spans could not be exported to the OpenTelemetry collector.
+    #[error("otlp: {0}")]
+    Otlp(String),
     /// Something only the administrator makes is missing on the server.
     #[error("{0} is not provisioned: run `homeward provision` as the administrator")]
     NotProvisioned(String),

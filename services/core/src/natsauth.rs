@@ -289,6 +289,9 @@ pub struct Permissions {
     pub publish_allow: Vec<String>,
     pub publish_deny: Vec<String>,
     pub subscribe_allow: Vec<String>,
+    /// Whether the user may answer the requests it receives (once each,
+    /// to their reply subject): a service's answers to `$SRV` discovery.
+    pub allow_responses: bool,
 }
 
 /// What one identity's account is: what it receives from `HW`, its own
@@ -326,6 +329,7 @@ fn access(kind: Kind, identity: &MemberId, grants: Vec<Grant>, bucket: Option<St
             publish_allow: dedup(publish),
             publish_deny: Vec::new(),
             subscribe_allow: subscribe,
+            allow_responses: false,
         },
     }
 }
@@ -344,7 +348,25 @@ pub fn member_access(member: &MemberId) -> Access {
     let mut publish = std::mem::take(&mut access.permissions.publish_allow);
     use_event_log(&mut publish, member);
     access.permissions.publish_allow = dedup(publish);
+    answer_discovery(&mut access.permissions);
     access
+}
+
+/// The subjects a service of this identity answers NATS micro discovery
+/// on, in its own account: `$SRV.PING|INFO|STATS[.name[.id]]`, and its
+/// one endpoint, `hw.status`. The operator reaches them through an export
+/// to its account alone ([`discovery_subject`]).
+pub const DISCOVERY: [&str; 2] = ["$SRV.>", STATUS_ENDPOINT];
+
+/// The endpoint every Homeward service registers for discovery; its stats
+/// carry the service's counters.
+pub const STATUS_ENDPOINT: &str = "hw.status";
+
+fn answer_discovery(permissions: &mut Permissions) {
+    for subject in DISCOVERY {
+        permissions.subscribe_allow.push(subject.to_owned());
+    }
+    permissions.allow_responses = true;
 }
 
 /// A gateway's account: the work queue, everything it writes, the look-ups
@@ -359,7 +381,9 @@ pub fn gateway_access(gateway: &MemberId) -> Access {
     grants.push(Grant::api(&format!("STREAM.MSG.GET.{AUDIT_STREAM}")));
     use_consumer(&mut grants, SUBMIT_STREAM, GATEWAY_CONSUMER);
     read_policy(&mut grants);
-    access(Kind::Gateway, gateway, grants, Some(SEEN_BUCKET.to_owned()))
+    let mut access = access(Kind::Gateway, gateway, grants, Some(SEEN_BUCKET.to_owned()));
+    answer_discovery(&mut access.permissions);
+    access
 }
 
 /// The operator's account: look-ups of streams and consumers, the audit
@@ -388,8 +412,18 @@ pub fn operator_access(operator: &MemberId) -> Access {
         });
     }
     read_policy(&mut grants);
-    access(Kind::Operator, operator, grants, None)
+    let mut access = access(Kind::Operator, operator, grants, None);
+    // Discovery of every member's and gateway's services, through the
+    // imports render() writes.
+    access
+        .permissions
+        .publish_allow
+        .push(OPERATOR_DISCOVERY.to_owned());
+    access
 }
+
+/// What the operator publishes discovery requests to.
+const OPERATOR_DISCOVERY: &str = "hw.srv.>";
 
 /// The account of a policy member, by its role.
 pub fn access_of(id: &MemberId, role: Role) -> Access {
@@ -591,7 +625,11 @@ fn render_user(out: &mut String, comment: &str, nkey: &str, permissions: Option<
         }
         out.push_str("          }\n          subscribe: {\n            allow: ");
         quoted_list(out, i, &p.subscribe_allow);
-        out.push_str("\n          }\n        }\n");
+        out.push_str("\n          }\n");
+        if p.allow_responses {
+            out.push_str("          allow_responses: true\n");
+        }
+        out.push_str("        }\n");
     }
     out.push_str("      }\n");
 }
@@ -652,6 +690,12 @@ pub fn render(origin: &str, auth: &Authorization) -> String {
         }
     }
     out.push_str("    ]\n  }\n");
+    let operators: Vec<String> = auth
+        .accounts
+        .iter()
+        .filter(|a| a.access.kind == Kind::Operator)
+        .map(|a| format!("\"{}\"", a.name))
+        .collect();
     for account in &auth.accounts {
         let access = &account.access;
         let _ = writeln!(
@@ -675,7 +719,30 @@ pub fn render(origin: &str, auth: &Authorization) -> String {
                 "      {{ service: \"{API}.{rest}\", accounts: [\"{STREAMS_ACCOUNT}\"] }}"
             );
         }
+        // Its services' discovery, to the operators only; every instance
+        // answers, so the answers are a stream.
+        if access.permissions.allow_responses && !operators.is_empty() {
+            let _ = writeln!(
+                out,
+                "      {{ service: \"$SRV.>\", response_type: \"stream\", accounts: [{}] }}",
+                operators.join(", ")
+            );
+        }
         out.push_str("    ]\n    imports: [\n");
+        if access.kind == Kind::Operator {
+            for other in auth
+                .accounts
+                .iter()
+                .filter(|a| a.access.permissions.allow_responses)
+            {
+                let _ = writeln!(
+                    out,
+                    "      {{ service: {{ account: \"{}\", subject: \"$SRV.>\" }}, to: \"{}\" }}",
+                    other.name,
+                    discovery_subject(&other.identity, ">")
+                );
+            }
+        }
         for grant in &access.grants {
             match grant {
                 Grant::Service { subject, local, .. } if subject == local => {
@@ -744,10 +811,18 @@ mod tests {
             ]
         );
         assert_eq!(a.bucket.as_deref(), Some("hw_cases_kz_mfa"));
+        // Its inbox, the policy's updates, and its own account's discovery
+        // subjects, which only its own services and the operator reach.
         assert_eq!(
             a.permissions.subscribe_allow,
-            ["_INBOX_kz_mfa.>", "$KV.hw_policy.current"]
+            [
+                "_INBOX_kz_mfa.>",
+                "$KV.hw_policy.current",
+                "$SRV.>",
+                "hw.status"
+            ]
         );
+        assert!(a.permissions.allow_responses);
         // Its user may publish what it imports and its own bucket's
         // subjects, and nothing that makes or changes a stream or consumer.
         for s in &a.permissions.publish_allow {

@@ -34,10 +34,96 @@ pub fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    subscriber_exporting(directives, default, json, writer, None)
+}
+
+/// Spans exported to an OpenTelemetry collector over OTLP/HTTP
+/// (protobuf), as the services do when `otlp_endpoint` is set. Spans and
+/// their events carry what the logs carry (references, codes, counts),
+/// never a message's content. Dropping it sends what is still buffered.
+#[derive(Debug)]
+pub struct Otlp {
+    provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
+impl Otlp {
+    /// An exporter to `endpoint`, the collector's traces URL (for example
+    /// `http://127.0.0.1:4318/v1/traces`), naming the spans' service
+    /// `service`.
+    pub fn new(service: &str, endpoint: &str) -> Result<Self, crate::Error> {
+        use opentelemetry_otlp::WithExportConfig;
+        let endpoint = endpoint.to_owned();
+        // The blocking HTTP client is made, used and dropped outside any
+        // async runtime: here on a thread of its own, then on the batch
+        // processor's.
+        let exporter = std::thread::spawn(move || {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(endpoint)
+                .build()
+        })
+        .join()
+        .map_err(|_| crate::Error::Otlp("the exporter could not be made".into()))?
+        .map_err(|e| crate::Error::Otlp(format!("otlp_endpoint: {e}")))?;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(service.to_owned())
+                    .build(),
+            )
+            .build();
+        Ok(Self { provider })
+    }
+
+    /// Sends every finished span now.
+    pub fn flush(&self) -> Result<(), crate::Error> {
+        self.provider
+            .force_flush()
+            .map_err(|e| crate::Error::Otlp(format!("exporting spans: {e}")))
+    }
+
+    fn tracer(&self) -> opentelemetry_sdk::trace::Tracer {
+        use opentelemetry::trace::TracerProvider as _;
+        self.provider.tracer("homeward")
+    }
+}
+
+impl Drop for Otlp {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Makes `span`, not yet entered, a child of the W3C `traceparent` a
+/// message carries: exported, it joins the sender's trace. Without an
+/// exporter (or with a malformed traceparent) it changes nothing; the
+/// span's `trace_id` field carries the id into the logs either way.
+pub fn follow_trace(span: &tracing::Span, traceparent: &str) {
+    use opentelemetry::propagation::TextMapPropagator;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let carrier =
+        std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let context = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+    let _ = span.set_parent(context);
+}
+
+/// As [`subscriber`], and with `otlp`, every span also exported.
+pub fn subscriber_exporting<W>(
+    directives: &str,
+    default: &str,
+    json: bool,
+    writer: W,
+    otlp: Option<&Otlp>,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new(default));
     let registry = tracing_subscriber::registry()
         .with(filter)
-        .with(filter_fn(may_record));
+        .with(filter_fn(may_record))
+        .with(otlp.map(|o| tracing_opentelemetry::layer().with_tracer(o.tracer())));
     let lines = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_target(false);
@@ -53,6 +139,22 @@ where
 pub fn init(default: &str, json: bool) {
     let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_owned());
     let _ = subscriber(&directives, default, json, std::io::stderr).try_init();
+}
+
+/// As [`init`], and with an `endpoint`, spans exported to that
+/// OpenTelemetry collector as `service`; keep the returned exporter until
+/// the process ends.
+pub fn init_exporting(
+    default: &str,
+    json: bool,
+    service: &str,
+    endpoint: Option<&str>,
+) -> Result<Option<Otlp>, crate::Error> {
+    let otlp = endpoint.map(|e| Otlp::new(service, e)).transpose()?;
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_owned());
+    let _ =
+        subscriber_exporting(&directives, default, json, std::io::stderr, otlp.as_ref()).try_init();
+    Ok(otlp)
 }
 
 #[cfg(test)]

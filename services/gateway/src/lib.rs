@@ -42,6 +42,7 @@ pub mod audit_log;
 pub mod check;
 mod decide;
 mod error;
+pub mod metrics;
 mod outputs;
 pub mod settings;
 pub mod stats;
@@ -75,6 +76,12 @@ pub struct Gateway {
     stats: Arc<GatewayStats>,
     /// Stops the follower of the published policy, if any.
     following: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    /// What discovery reports: decisions stored, rejections, batches
+    /// that failed to store.
+    counters: Arc<homeward_core::discovery::Counters>,
+    /// Ends the gateway's discovery registration when the gateway ends.
+    _discovery: tokio_util::sync::DropGuard,
+    metrics: Arc<metrics::GatewayMetrics>,
 }
 
 impl Gateway {
@@ -138,6 +145,17 @@ impl Gateway {
         let policy = PolicyHandle::new(policy);
         // With a policy authority, the policy it publishes is in force
         // before the first decision, and each newer one as it comes.
+        let counters = Arc::new(homeward_core::discovery::Counters::default());
+        let discovery = CancellationToken::new();
+        homeward_core::discovery::register(
+            &client,
+            "homeward-gateway",
+            env!("CARGO_PKG_VERSION"),
+            &config.member,
+            counters.clone(),
+            discovery.clone(),
+        )
+        .await?;
         let following = match &config.policy_authority {
             Some(authority) => {
                 let stop = CancellationToken::new();
@@ -164,7 +182,20 @@ impl Gateway {
             audit,
             stats: Arc::default(),
             following,
+            counters,
+            _discovery: discovery.drop_guard(),
+            metrics: Arc::default(),
         })
+    }
+
+    /// The gateway's Prometheus metrics ([`metrics::serve`] serves them).
+    pub fn metrics(&self) -> Arc<metrics::GatewayMetrics> {
+        self.metrics.clone()
+    }
+
+    /// What discovery reports for this gateway.
+    pub fn counters(&self) -> Arc<homeward_core::discovery::Counters> {
+        self.counters.clone()
     }
 
     /// Where this gateway's time goes; keeps counting while it runs.
@@ -193,6 +224,9 @@ impl Gateway {
             audit,
             stats,
             following,
+            counters,
+            _discovery,
+            metrics,
         } = self;
         // One batch waits while the next is decided: at most three batches
         // are fetched and not yet acked.
@@ -203,7 +237,14 @@ impl Gateway {
             stats: stats.clone(),
         }
         .run(consumer, decided_tx, shutdown);
-        let write = Writer { js, audit, stats }.run(decided_rx);
+        let write = Writer {
+            js,
+            audit,
+            stats,
+            counters,
+            metrics,
+        }
+        .run(decided_rx);
         tokio::join!(decide, write);
         if let Some((stop, task)) = following {
             stop.cancel();

@@ -23,8 +23,13 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    telemetry::init("info", args.json_logs);
     let settings: Settings = settings::load(args.config.as_deref(), "HOMEWARD")?;
+    let _otlp = telemetry::init_exporting(
+        "info",
+        args.json_logs,
+        "homeward-gateway",
+        settings.otlp_endpoint.as_deref(),
+    )?;
     let schemas = Arc::new(SchemaRegistry::embedded()?);
     let policy = Arc::new(Policy::load(&settings.policy, &schemas)?);
     let config = settings.gateway_config()?;
@@ -38,6 +43,26 @@ async fn main() -> anyhow::Result<()> {
     let gateway = Gateway::start(nats, config, schemas, policy)
         .await
         .context("starting the gateway")?;
-    gateway.run(stop).await?;
+    let metrics = match settings.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics_listen {addr}"))?;
+            tracing::info!(%addr, "metrics at /metrics");
+            Some(tokio::spawn(homeward_gateway::metrics::serve(
+                listener,
+                gateway.metrics(),
+                gateway.stats(),
+                gateway.counters(),
+                stop.clone(),
+            )))
+        }
+        None => None,
+    };
+    gateway.run(stop.clone()).await?;
+    stop.cancel();
+    if let Some(server) = metrics {
+        server.await??;
+    }
     Ok(())
 }

@@ -112,12 +112,25 @@ impl Shared {
                 hash: String::new(),
             },
         };
+        // The decision's span carries the envelope's trace id, as each
+        // recipient's handling of the delivery does.
+        let decision = tracing::info_span!(
+            "decision",
+            seq = outcome.sequence,
+            trace_id = known.trace_id.as_deref().unwrap_or("")
+        );
+        if let Ok(accepted) = &outcome.result
+            && let Some(traceparent) = accepted.envelope.traceparent()
+        {
+            homeward_core::telemetry::follow_trace(&decision, traceparent);
+        }
+        let _decision = decision.entered();
         match &outcome.result {
             Ok(a) => tracing::info!(
                 msg_id = a.envelope.id(), r#type = a.envelope.message_type(), member = %a.envelope.sender(),
                 case = a.envelope.subject().unwrap_or(""), recipients = a.recipients.len(), "accepted"),
             Err(r) => tracing::info!(
-                seq = outcome.sequence, member = outcome.sender.as_ref().map_or("unknown", |m| m.as_str()),
+                member = outcome.sender.as_ref().map_or("unknown", |m| m.as_str()),
                 codes = ?r.reasons.iter().map(|x| x.code.as_str()).collect::<Vec<_>>(), "rejected"),
         }
         Ok((writes, record))

@@ -80,6 +80,15 @@ pub struct Settings {
     /// the policy file.
     #[serde(default)]
     pub policy_authority: Option<String>,
+    /// Where `/metrics` (Prometheus text format) listens, e.g.
+    /// `127.0.0.1:9464`; no listener when unset.
+    #[serde(default)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// An OpenTelemetry collector's traces URL (OTLP/HTTP, e.g.
+    /// `http://127.0.0.1:4318/v1/traces`): every decision's span is
+    /// exported there, a child of the envelope's `traceparent`.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Settings {

@@ -28,13 +28,25 @@ pub(crate) struct Writer {
     pub(crate) js: jetstream::Context,
     pub(crate) audit: AuditLog,
     pub(crate) stats: Arc<GatewayStats>,
+    pub(crate) counters: Arc<homeward_core::discovery::Counters>,
+    pub(crate) metrics: Arc<crate::metrics::GatewayMetrics>,
 }
 
 impl Writer {
     pub(crate) async fn run(mut self, mut decided: mpsc::Receiver<Decided>) {
         while let Some(batch) = decided.recv().await {
+            let decisions = batch.records.len() as u64;
+            let rejected = batch
+                .records
+                .iter()
+                .filter(|r| r.record.decision == "rejected")
+                .count() as u64;
+            let tally = crate::metrics::GatewayMetrics::tally(&batch.records);
             match self.write(batch.writes, batch.records).await {
                 Ok(()) => {
+                    self.metrics.count(tally);
+                    self.counters.processed(decisions);
+                    self.counters.refused(rejected);
                     let mut clock = Instant::now();
                     for m in &batch.messages {
                         if let Err(e) = m.ack().await {
@@ -45,6 +57,7 @@ impl Writer {
                     self.stats.batch_done(batch.messages.len());
                 }
                 Err(e) => {
+                    self.counters.errors(1);
                     tracing::error!(error = %e, "batch not stored; submissions will be redelivered");
                     nak_all(&batch.messages).await;
                 }

@@ -7,6 +7,7 @@
 //!
 //! | method | path | what |
 //! |---|---|---|
+//! | GET | `/metrics` | Prometheus text format, without the token: deliveries applied, refused by rule, failed, parked; outboxes; loops ([`crate::metrics`]) |
 //! | GET | `/health` | the member, the state of its delivery and receipt loops, the policy version in force and its alarms (deliveries refused by its own checks, by rule; foreign duplicates); 503 unless both loops run |
 //! | GET | `/cases` | every case: reference, stage, persons |
 //! | GET | `/cases/{caseRef}?after=REV&wait=SECS` | one case with its revision; with `after`, waits up to `wait` seconds (max 30) for a newer revision |
@@ -30,7 +31,7 @@
 //! 2. No cross-site `Origin` or `Sec-Fetch-Site`, else 403. The API sends
 //!    no CORS headers, ever, so a browser lets no other origin read an
 //!    answer.
-//! 3. Except for `/health`: `Authorization: Bearer <token>`, the member's
+//! 3. Except for `/health` and `/metrics`: `Authorization: Bearer <token>`, the member's
 //!    token ([`ApiToken`]), else 401. A browser never attaches it by itself,
 //!    so a hostile page cannot act as the official.
 //! 4. A POST's `Content-Type`: `application/json` for an action,
@@ -262,6 +263,7 @@ pub fn router(
         .route_layer(middleware::from_fn_with_state(access.clone(), bearer));
     Router::new()
         .route("/health", get(health_of))
+        .route("/metrics", get(metrics_of))
         .merge(with_token)
         .layer(middleware::from_fn_with_state(access, same_site))
         .with_state(Shared {
@@ -375,6 +377,16 @@ async fn health_of(State(m): State<Arc<Ministry>>, State(health): State<Health>)
         "alarms": m.alarms(),
     });
     (status, axum::Json(body)).into_response()
+}
+
+/// Prometheus metrics, without the token (counts only; see
+/// [`crate::metrics`]).
+async fn metrics_of(State(m): State<Arc<Ministry>>, State(health): State<Health>) -> Response {
+    (
+        [(header::CONTENT_TYPE, homeward_core::metrics::CONTENT_TYPE)],
+        crate::metrics::render(&m, &health),
+    )
+        .into_response()
 }
 
 async fn list(State(m): State<Arc<Ministry>>) -> Result<Response, ActionError> {

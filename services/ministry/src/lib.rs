@@ -31,6 +31,7 @@ pub mod api_client;
 pub mod case;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod noted;
 pub mod parked;
 pub mod read;

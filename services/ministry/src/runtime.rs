@@ -342,6 +342,9 @@ pub struct Ministry {
     schemas: Arc<SchemaRegistry>,
     limits: AgeLimits,
     ids: IdKey,
+    /// What discovery reports to operators: deliveries applied, refused by
+    /// this service's own checks, and failed ([`homeward_core::discovery`]).
+    counters: Arc<homeward_core::discovery::Counters>,
     submissions: Mutex<Submissions>,
     alarms: Mutex<Alarms>,
     retry: Retry,
@@ -504,6 +507,7 @@ impl Ministry {
             schemas,
             limits,
             ids,
+            counters: Arc::default(),
             submissions: Mutex::default(),
             alarms: Mutex::default(),
             retry,
@@ -512,6 +516,19 @@ impl Ministry {
         });
         ministry.recover().await?;
         Ok(ministry)
+    }
+
+    /// What waits in the outboxes: messages written and not yet stored by
+    /// JetStream, messages held as someone else's duplicate, and cases
+    /// whose outbox the server refused and which are submitted again.
+    pub fn outbox(&self) -> (usize, usize, usize) {
+        let s = self.submissions();
+        (s.fresh.len(), s.held.len(), s.unsent_cases.len())
+    }
+
+    /// The counters discovery reports ([`homeward_core::discovery`]).
+    pub fn counters(&self) -> Arc<homeward_core::discovery::Counters> {
+        self.counters.clone()
     }
 
     /// What operators should look into since the service started.
@@ -1007,10 +1024,34 @@ impl Ministry {
     /// A delivery that fails a check is refused back to its sender and
     /// counted, changes no case, and comes back as
     /// [`MinistryError::Refused`], for the delivery to be terminated.
-    #[tracing::instrument(skip_all, fields(member = %self.member(), msg_id = delivery.envelope.id(), r#type = delivery.envelope.message_type(), case))]
+    ///
+    /// Its span carries the envelope's trace id (of its `traceparent`), as
+    /// the gateway's decision of it does, so one message can be followed
+    /// through every log.
     pub async fn handle_delivery(&self, delivery: &Delivery) -> Result<(), MinistryError> {
+        use tracing::Instrument;
         let message = &delivery.envelope;
-        if let Err(refusal) = check_delivery(
+        let span = tracing::info_span!(
+            "handle_delivery",
+            member = %self.member(),
+            msg_id = message.id(),
+            r#type = message.message_type(),
+            trace_id = message
+                .traceparent()
+                .and_then(homeward_core::envelope::trace_id)
+                .unwrap_or(""),
+            case = tracing::field::Empty,
+        );
+        // Before the span is entered: exported, it joins the sender's trace.
+        if let Some(traceparent) = message.traceparent() {
+            homeward_core::telemetry::follow_trace(&span, traceparent);
+        }
+        self.handle_in_span(delivery).instrument(span).await
+    }
+
+    async fn handle_in_span(&self, delivery: &Delivery) -> Result<(), MinistryError> {
+        let message = &delivery.envelope;
+        let result = match check_delivery(
             &self.client.policy(),
             &self.schemas,
             self.member(),
@@ -1018,9 +1059,18 @@ impl Ministry {
             delivery.stored_at,
             self.limits,
         ) {
-            return self.refuse_delivery(message, refusal).await;
+            Err(refusal) => self.refuse_delivery(message, refusal).await,
+            Ok(()) => self.apply(message).await,
+        };
+        match &result {
+            Ok(()) => {
+                self.counters.processed(1);
+                tracing::info!("delivery handled");
+            }
+            Err(MinistryError::Refused(_)) => self.counters.refused(1),
+            Err(_) => self.counters.errors(1),
         }
-        self.apply(message).await
+        result
     }
 
     /// Answers a delivery that failed this service's own checks. A refusal

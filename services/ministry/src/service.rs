@@ -43,6 +43,11 @@ pub struct ServiceSettings {
     /// parked ([`crate::parked`]).
     #[serde(default)]
     pub deliveries: RetrySettings,
+    /// An OpenTelemetry collector's traces URL (OTLP/HTTP, e.g.
+    /// `http://127.0.0.1:4318/v1/traces`): each delivery's handling is
+    /// exported there, a child of the envelope's `traceparent`.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
     /// The members this process runs.
     #[serde(rename = "member")]
     pub members: Vec<MemberSettings>,
@@ -157,7 +162,7 @@ pub async fn start_with(
         shutdown.clone(),
     ));
     tasks.spawn(receipt_loop(
-        client,
+        client.clone(),
         health.receipts.clone(),
         shutdown.clone(),
     ));
@@ -179,6 +184,23 @@ pub async fn start_with(
         unsent.retry_unsent(stop).await;
         Ok(())
     });
+    // Discovery: the operator sees the service up, its version and its
+    // counters, until it stops.
+    let name = client
+        .policy()
+        .member(client.member())
+        .map_or("homeward-ministry", |m| {
+            homeward_core::discovery::service_name(m.role)
+        });
+    homeward_core::discovery::register(
+        client.nats(),
+        name,
+        env!("CARGO_PKG_VERSION"),
+        client.member(),
+        ministry.counters(),
+        shutdown.clone(),
+    )
+    .await?;
     health.started().await;
     let app = crate::api::router(ministry.clone(), health.clone(), access, shutdown.clone());
     let stop = shutdown.clone();
@@ -396,8 +418,23 @@ pub fn main_with(
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
-    homeward_core::telemetry::init("info", false);
     let settings: ServiceSettings = homeward_core::settings::load(config.as_deref(), "HOMEWARD")?;
+    let service = std::env::args()
+        .next()
+        .as_deref()
+        .and_then(|p| {
+            std::path::Path::new(p)
+                .file_name()?
+                .to_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "homeward-ministry".to_owned());
+    let _otlp = homeward_core::telemetry::init_exporting(
+        "info",
+        false,
+        &service,
+        settings.otlp_endpoint.as_deref(),
+    )?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let stop = homeward_core::shutdown::on_signal();

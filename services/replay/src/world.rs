@@ -177,6 +177,11 @@ impl World {
         Ok(Report::merge(reports))
     }
 
+    /// The gateway, while it runs.
+    pub fn gateway(&self) -> Option<&GatewayTask> {
+        self.gateway.as_ref()
+    }
+
     /// Stops one member's service, as if its machine went away: its loops
     /// and its API end, its consumers keep what is sent to it. The
     /// service's tasks end on their own; [`World::stop`] collects them.

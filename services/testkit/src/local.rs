@@ -112,6 +112,10 @@ pub enum Transport {
 pub struct GatewayTask {
     stop: CancellationToken,
     task: JoinHandle<Result<(), GatewayError>>,
+    /// Its Prometheus metrics, stage times and discovery counters.
+    pub metrics: std::sync::Arc<homeward_gateway::metrics::GatewayMetrics>,
+    pub stats: std::sync::Arc<homeward_gateway::stats::GatewayStats>,
+    pub counters: std::sync::Arc<homeward_core::discovery::Counters>,
 }
 
 impl GatewayTask {
@@ -420,7 +424,14 @@ impl Local {
         let gateway =
             Gateway::start(nats, config, self.schemas.clone(), self.policy.clone()).await?;
         let stop = CancellationToken::new();
+        let (metrics, stats, counters) = (gateway.metrics(), gateway.stats(), gateway.counters());
         let task = tokio::spawn(gateway.run(stop.clone()));
-        Ok(GatewayTask { stop, task })
+        Ok(GatewayTask {
+            stop,
+            task,
+            metrics,
+            stats,
+            counters,
+        })
     }
 }

@@ -3,5 +3,8 @@
 //! person's data.
 
 mod access;
+mod browser;
+mod metrics;
 mod parked;
 mod support;
+mod views;

@@ -297,7 +297,9 @@ fn assert_no_data_field(seq: u64, value: &serde_json::Value, in_reasons: bool) {
                 assert_no_data_field(seq, v, in_reasons || k == "reasons");
             }
         }
-        Value::Array(a) => a.iter().for_each(|v| assert_no_data_field(seq, v, in_reasons)),
+        Value::Array(a) => a
+            .iter()
+            .for_each(|v| assert_no_data_field(seq, v, in_reasons)),
         Value::String(s) if !in_reasons => assert!(
             !s.contains("birthDate") && !s.contains("names"),
             "record {seq} holds {s:?}"

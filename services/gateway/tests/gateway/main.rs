@@ -23,6 +23,7 @@ mod support;
 
 mod audit;
 mod cluster;
+mod discovery;
 mod duplicates;
 mod encryption;
 mod hostile;

@@ -25,7 +25,7 @@
 //! keeps what that thread logs: every task of the deployment, nothing of
 //! the other tests.
 //!
-//! Metrics: the services expose none beyond `/health`; the gateway's stage
+//! Metrics: every service's `/metrics` is scanned too; the gateway's stage
 //! timings are counts and durations only.
 
 use std::io;
@@ -514,6 +514,21 @@ async fn names_and_birth_dates_stay_out_of_receipts_audit_reasons_cases_and_logs
         }
     }
     assert!(cases >= 5, "{cases} cases read");
+
+    // Every service's Prometheus metrics: counts only.
+    for (member, addr) in &world.apis {
+        let text = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .expect("scrapes")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            text.contains("homeward_ministry_deliveries_total"),
+            "{member}: {text}"
+        );
+        check(&format!("the metrics of {member}"), &text);
+    }
 
     world.stop().await.expect("services stop");
     let logged = logs.text();
