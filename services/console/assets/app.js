@@ -229,7 +229,7 @@ function backlog(s) {
   $("backlog-note").textContent =
     (s.backlogError ? "could not read all consumers: " + s.backlogError + ". " : "") +
     "A consumer is stuck when it has messages waiting and made no progress for " +
-    ago(s.stuckAfterSeconds) + ".";
+    ago(s.stuckAfterSeconds) + " (not the rejected copies a sender reads when it asks).";
   fill(
     "backlog-table",
     s.backlog.map((c) => {

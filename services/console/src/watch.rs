@@ -329,7 +329,11 @@ fn row(
         oldest_unacked_seconds: oldest,
         oldest_exact: exact,
         idle_seconds: idle.as_secs(),
-        stuck: unacked > 0 && idle > console.config().stuck_after,
+        // A sender's copies of its rejected submissions are read when it
+        // asks, not by a loop: waiting there is not being stuck.
+        stuck: stream != subjects::REJECTED_STREAM
+            && unacked > 0
+            && idle > console.config().stuck_after,
     }
 }
 
