@@ -916,6 +916,75 @@ mod tests {
         }
     }
 
+    /// The part of `render`'s text that is `account`'s block.
+    fn block<'a>(config: &'a str, account: &str) -> &'a str {
+        let start = config
+            .find(&format!("  \"{account}\": {{"))
+            .unwrap_or_else(|| panic!("no block for {account}:\n{config}"));
+        let rest = &config[start..];
+        let end = rest[3..].find("\n  }\n").map_or(rest.len(), |e| e + 3);
+        &rest[..end]
+    }
+
+    #[test]
+    fn only_the_operator_reaches_each_identitys_discovery() {
+        let ids = ["kz.mfa", "uz.mfa", "homeward.gateway", "homeward.operator"];
+        let accounts = ids
+            .iter()
+            .map(|id| {
+                let identity = member(id);
+                let access = match *id {
+                    "homeward.gateway" => gateway_access(&identity),
+                    "homeward.operator" => operator_access(&identity),
+                    _ => member_access(&identity),
+                };
+                NatsAccount {
+                    name: account_name(&identity),
+                    nkey: nkeys::KeyPair::new_user().public_key(),
+                    identity,
+                    access,
+                }
+            })
+            .collect();
+        let auth = Authorization {
+            admin: None,
+            accounts,
+        };
+        let config = render("test", &auth);
+        let operator = account_name(&member("homeward.operator"));
+        let srv_export = format!(
+            "{{ service: \"$SRV.>\", response_type: \"stream\", accounts: [\"{operator}\"] }}"
+        );
+        for id in ["kz.mfa", "uz.mfa", "homeward.gateway"] {
+            let name = account_name(&member(id));
+            let own = block(&config, &name);
+            // Exported to the operator alone, and answerable by its user.
+            assert!(own.contains(&srv_export), "{own}");
+            assert!(own.contains("allow_responses: true"), "{own}");
+            // Imported by the operator under the identity's own token.
+            let import = format!(
+                "{{ service: {{ account: \"{name}\", subject: \"$SRV.>\" }}, to: \"{}\" }}",
+                discovery_subject(&member(id), ">")
+            );
+            assert!(block(&config, &operator).contains(&import), "{config}");
+            // No one else imports it, nor may publish to the operator's names.
+            for other in ["kz.mfa", "uz.mfa", "homeward.gateway"] {
+                let b = block(&config, &account_name(&member(other)));
+                assert!(!b.contains(&format!("account: \"{name}\"")), "{b}");
+                assert!(!b.contains("hw.srv."), "{b}");
+            }
+        }
+        // The operator answers no discovery of its own and exports nothing
+        // of its account's $SRV.
+        let op = block(&config, &operator);
+        assert!(!op.contains("{ service: \"$SRV.>\""), "{op}");
+        assert!(!op.contains("allow_responses"), "{op}");
+        assert_eq!(
+            discovery_subject(&member("kz.mfa"), "PING"),
+            format!("hw.srv.{}.PING", member("kz.mfa").token())
+        );
+    }
+
     #[test]
     fn nats_keys_are_checked() {
         let public = nkeys::KeyPair::new_user().public_key();

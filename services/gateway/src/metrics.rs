@@ -1,17 +1,26 @@
 //! The gateway's Prometheus metrics (`/metrics`, when `metrics_listen`
-//! is set): decisions by decision, code and type, the time from a
-//! submission's storing to its decision, batches, stage times and
-//! failures.
+//! is set): decisions by decision, code and type, the reasons of
+//! rejections, the time from a submission's storing to its decision,
+//! batches, stage times and failures.
+//!
+//! A decision is counted once, when its outputs are stored (a batch that
+//! failed to store is decided again and would otherwise count twice), in
+//! `homeward_gateway_decisions_total` with its first reason's code (empty
+//! when accepted), so that the family sums to the number of decisions and
+//! a rejection rate is a ratio of its series. Every reason of a rejection
+//! is counted in `homeward_gateway_rejection_reasons_total`.
 //!
 //! Labels come from closed sets: a decision, a rejection code, a message
 //! type the contract publishes (any other type, which a hostile sender
-//! could vary without end, is `other`). Never an id.
+//! could vary without end, is `other`; none readable is `unknown`). Never
+//! an id.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use homeward_core::discovery::Counters;
 use homeward_core::message_types;
-use homeward_core::metrics::{CONTENT_TYPE, Counter, Histogram, LATENCY_BUCKETS, Text};
+use homeward_core::metrics::{CONTENT_TYPE, Counter, Histogram, LATENCY_BUCKETS, Registry};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
@@ -22,15 +31,57 @@ use crate::stats::{GatewayStats, Stage};
 /// What the gateway counts for Prometheus.
 #[derive(Debug)]
 pub struct GatewayMetrics {
-    decisions: Counter,
-    decision_seconds: Histogram,
+    registry: Registry,
+    decisions: Arc<Counter>,
+    reasons: Arc<Counter>,
+    decision_seconds: Arc<Histogram>,
+    batches: Arc<Counter>,
+    submissions: Arc<Counter>,
+    batch_failures: Arc<Counter>,
+    stage_seconds: Arc<Counter>,
 }
 
 impl Default for GatewayMetrics {
     fn default() -> Self {
+        let registry = Registry::default();
         Self {
-            decisions: Counter::new(&["decision", "code", "type"]),
-            decision_seconds: Histogram::new(&LATENCY_BUCKETS),
+            decisions: registry.counter(
+                "homeward_gateway_decisions_total",
+                "Decisions stored, by decision, first rejection code (empty when accepted) and message type.",
+                &["decision", "code", "type"],
+            ),
+            reasons: registry.counter(
+                "homeward_gateway_rejection_reasons_total",
+                "Reasons of the rejections stored, one per reason, by code and message type.",
+                &["code", "type"],
+            ),
+            decision_seconds: registry.histogram(
+                "homeward_gateway_decision_seconds",
+                "Time from the server storing a submission to the gateway deciding it.",
+                &[],
+                &LATENCY_BUCKETS,
+            ),
+            batches: registry.counter(
+                "homeward_gateway_batches_total",
+                "Batches stored and acknowledged (submissions_total over batches_total is the mean batch size).",
+                &[],
+            ),
+            submissions: registry.counter(
+                "homeward_gateway_submissions_total",
+                "Submissions stored and acknowledged.",
+                &[],
+            ),
+            batch_failures: registry.counter(
+                "homeward_gateway_batch_failures_total",
+                "Batches whose outputs could not be stored (their submissions come again).",
+                &[],
+            ),
+            stage_seconds: registry.counter(
+                "homeward_gateway_stage_seconds_total",
+                "Time spent in each stage of handling batches since the gateway started.",
+                &["stage"],
+            ),
+            registry,
         }
     }
 }
@@ -38,7 +89,8 @@ impl Default for GatewayMetrics {
 /// A batch's decisions, counted once it is stored.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
-    series: Vec<(String, String, &'static str)>,
+    decisions: Vec<(String, String, &'static str)>,
+    reasons: Vec<(String, &'static str)>,
     latencies: Vec<f64>,
 }
 
@@ -61,11 +113,10 @@ impl GatewayMetrics {
         let mut tally = Tally::default();
         for PendingRecord { record: r, .. } in records {
             let kind = type_label(r.message_type.as_deref());
-            if r.codes.is_empty() {
-                tally.series.push((r.decision.clone(), String::new(), kind));
-            }
+            let first = r.codes.first().cloned().unwrap_or_default();
+            tally.decisions.push((r.decision.clone(), first, kind));
             for code in &r.codes {
-                tally.series.push((r.decision.clone(), code.clone(), kind));
+                tally.reasons.push((code.clone(), kind));
             }
             let decided = OffsetDateTime::parse(&r.time, &Rfc3339);
             let submitted = r
@@ -83,64 +134,40 @@ impl GatewayMetrics {
 
     /// Counts a stored batch's decisions.
     pub(crate) fn count(&self, tally: Tally) {
-        for (decision, code, kind) in tally.series {
+        for (decision, code, kind) in tally.decisions {
             self.decisions.inc(&[&decision, &code, kind]);
         }
+        for (code, kind) in tally.reasons {
+            self.reasons.inc(&[&code, kind]);
+        }
         for l in tally.latencies {
-            self.decision_seconds.observe(l);
+            self.decision_seconds.observe(&[], l);
         }
     }
 
     /// The decisions counted of one series (for tests).
     pub fn decisions(&self, decision: &str, code: &str, message_type: &str) -> u64 {
-        self.decisions.get(&[decision, code, message_type])
+        self.decisions.get(&[decision, code, message_type]) as u64
     }
 
-    /// The scrape.
+    /// The scrape: the counted families, and the stage times and failures
+    /// `stats` and `counters` keep for their own readers.
     pub fn render(&self, stats: &GatewayStats, counters: &Counters) -> String {
-        use std::sync::atomic::Ordering;
-        let mut t = Text::default();
-        t.counter(
-            "homeward_gateway_decisions_total",
-            "Decisions stored, by decision, rejection code (empty when accepted) and message type.",
-            &self.decisions,
-        );
-        t.histogram(
-            "homeward_gateway_decision_seconds",
-            "Time from the server storing a submission to the gateway deciding it.",
-            &self.decision_seconds,
-        );
         let snapshot = stats.snapshot();
-        t.counter_value(
-            "homeward_gateway_batches_total",
-            "Batches stored and acknowledged.",
-            snapshot.batches,
-        );
-        t.counter_value(
-            "homeward_gateway_submissions_total",
-            "Submissions stored and acknowledged.",
-            snapshot.submissions,
-        );
-        t.counter_value(
-            "homeward_gateway_batch_failures_total",
-            "Batches whose outputs could not be stored (their submissions come again).",
-            counters.errors.load(Ordering::Relaxed),
-        );
-        t.gauge(
-            "homeward_gateway_stage_seconds",
-            "Time spent in each stage of handling batches since the gateway started.",
-            Stage::ALL.iter().map(|s| {
-                (
-                    vec![("stage", s.as_str())],
-                    snapshot.stage(*s).as_secs_f64(),
-                )
-            }),
-        );
-        t.finish()
+        self.batches.mirror(&[], snapshot.batches as f64);
+        self.submissions.mirror(&[], snapshot.submissions as f64);
+        self.batch_failures
+            .mirror(&[], counters.errors.load(Ordering::Relaxed) as f64);
+        for s in Stage::ALL {
+            self.stage_seconds
+                .mirror(&[s.as_str()], snapshot.stage(s).as_secs_f64());
+        }
+        self.registry.render()
     }
 }
 
-/// Serves `/metrics` on `listener` until `stop`.
+/// Serves `/metrics` on `listener` until `stop`. The listener is bound by
+/// the caller (the binary, from `metrics_listen`; a test, on port 0).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<GatewayMetrics>,

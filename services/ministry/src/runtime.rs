@@ -345,6 +345,8 @@ pub struct Ministry {
     /// What discovery reports to operators: deliveries applied, refused by
     /// this service's own checks, and failed ([`homeward_core::discovery`]).
     counters: Arc<homeward_core::discovery::Counters>,
+    /// What `/metrics` serves beyond the counters above ([`crate::metrics`]).
+    metrics: Arc<crate::metrics::ServiceMetrics>,
     submissions: Mutex<Submissions>,
     alarms: Mutex<Alarms>,
     retry: Retry,
@@ -508,6 +510,7 @@ impl Ministry {
             limits,
             ids,
             counters: Arc::default(),
+            metrics: Arc::default(),
             submissions: Mutex::default(),
             alarms: Mutex::default(),
             retry,
@@ -529,6 +532,11 @@ impl Ministry {
     /// The counters discovery reports ([`homeward_core::discovery`]).
     pub fn counters(&self) -> Arc<homeward_core::discovery::Counters> {
         self.counters.clone()
+    }
+
+    /// Its Prometheus metrics ([`crate::metrics`]).
+    pub fn metrics(&self) -> Arc<crate::metrics::ServiceMetrics> {
+        self.metrics.clone()
     }
 
     /// What operators should look into since the service started.
@@ -709,7 +717,10 @@ impl Ministry {
             // A delivery without readable metadata cannot be told apart
             // from another: it is sent again, never handled as sequence 0.
             let (sequence, attempt, stored_at) = match message.info() {
-                Ok(i) => (i.stream_sequence, i.delivered, i.published),
+                Ok(i) => {
+                    self.metrics.pending(self.member().as_str(), i.pending);
+                    (i.stream_sequence, i.delivered, i.published)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, member = %self.member(), "a delivery without readable metadata; it will come again");
                     let _ = message
@@ -1514,6 +1525,8 @@ impl Ministry {
         let ack = sent?;
         if !ack.duplicate {
             submissions.held.remove(&pending.id);
+            self.metrics
+                .submitted(self.member().as_str(), &pending.message_type);
             tracing::info!(msg_id = %pending.id, r#type = %pending.message_type, "submitted");
             return Ok(Submitted::Stored);
         }

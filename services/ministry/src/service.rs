@@ -163,6 +163,7 @@ pub async fn start_with(
     ));
     tasks.spawn(receipt_loop(
         client.clone(),
+        ministry.metrics(),
         health.receipts.clone(),
         shutdown.clone(),
     ));
@@ -260,6 +261,7 @@ async fn delivery_loop(
 /// failure.
 async fn receipt_loop(
     client: MemberClient,
+    metrics: Arc<crate::metrics::ServiceMetrics>,
     state: LoopHealth,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -279,6 +281,7 @@ async fn receipt_loop(
         };
         match next {
             Ok((_, receipt)) => {
+                metrics.receipt(member.as_str(), receipt.decision);
                 if receipt.decision == Decision::Rejected {
                     tracing::warn!(
                         %member,

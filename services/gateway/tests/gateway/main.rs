@@ -28,6 +28,7 @@ mod duplicates;
 mod encryption;
 mod hostile;
 mod isolation;
+mod metrics;
 mod permissions;
 mod rejections;
 mod restart;
