@@ -56,6 +56,13 @@ pub fn role_for(role: PolicyRole) -> Option<Arc<dyn Role>> {
 impl World {
     /// Starts a gateway and a service for every member of the policy.
     pub async fn start(local: &Local) -> anyhow::Result<Self> {
+        Self::start_with(local, &BTreeMap::new()).await
+    }
+
+    /// As [`World::start`], with the members `via` names connected to the
+    /// URL it gives them (a proxy in front of the server, for the fault
+    /// tests) instead of the server's own.
+    pub async fn start_with(local: &Local, via: &BTreeMap<String, String>) -> anyhow::Result<Self> {
         let gateway = local.spawn_gateway(local.gateway_config("gw-1")?).await?;
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -69,7 +76,10 @@ impl World {
             let Some(role) = role_for(member.role) else {
                 continue;
             };
-            let client = local.member(member.id.as_str()).await?;
+            let client = match via.get(member.id.as_str()) {
+                Some(url) => local.member_at(member.id.as_str(), url).await?,
+                None => local.member(member.id.as_str()).await?,
+            };
             let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
             let token_file = local.keys_dir().join(format!("{}.api-token", member.id));
             let token = write_random_token(&token_file)?;

@@ -13,12 +13,15 @@
 //! - [`service`]: a ministry service under test, and a deployment with a
 //!   gateway.
 //! - [`read`]: reading what a stream holds, without changing it.
+//! - [`proxy`]: a TCP proxy on loopback that cuts, stalls or slows a
+//!   link, for the fault tests.
 //! - [`webdriver`]: headless Chromium through ChromeDriver, for the
 //!   console's test in a real browser.
 
 pub mod devkeys;
 pub mod local;
 pub mod natsd;
+pub mod proxy;
 pub mod read;
 pub mod service;
 pub mod webdriver;

@@ -407,6 +407,20 @@ impl Local {
         Ok(MemberClient::new(nats, id, key, self.following.clone()))
     }
 
+    /// A member's client as [`Local::member`] makes it, connected to `url`
+    /// instead of the server's (a [`crate::proxy::Proxy`] in front of it,
+    /// say).
+    pub async fn member_at(&self, member: &str, url: &str) -> Result<MemberClient, Error> {
+        let id = MemberId::parse(member)?;
+        let key = self.key(member)?;
+        let connection = Connection {
+            url: url.to_owned(),
+            ..self.connection_as(member)?
+        };
+        let nats = client::connect(&connection, Some(&id), member).await?;
+        Ok(MemberClient::new(nats, id, key, self.following.clone()))
+    }
+
     /// The configuration a gateway of this deployment runs with.
     pub fn gateway_config(&self, instance: &str) -> Result<GatewayConfig, Error> {
         let member = MemberId::parse("homeward.gateway")?;

@@ -6,6 +6,7 @@
 mod access;
 mod family;
 mod health;
+mod links;
 mod order;
 mod privacy;
 mod recipients;

@@ -1,0 +1,252 @@
+//! A member's link to the server cut, then slowed (issue 13, item 5).
+//!
+//! Kazakhstan's foreign ministry reaches the server through a proxy the
+//! test starts on loopback ([`homeward_testkit::proxy`]). The link is cut
+//! while the census arrives and held cut until the service has tried to
+//! reconnect past its backoff's cap; then it comes back at 200 ms round
+//! trip. Meanwhile Uzbek families, whose services are connected directly,
+//! go through their whole lifecycle: one while the link is down, one while
+//! it is slow. Afterwards every family's figures are right, every delivery
+//! is held once, every submission is stored and recorded once on a chain
+//! that verifies, every case applied every message once, and the foreign
+//! ministry's outbox is empty.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use homeward_core::{audit, subjects};
+use homeward_replay::replay::{self, FamilyPlan, PersonPlan};
+use homeward_replay::world::World;
+use homeward_testkit::local::{Local, LocalOptions};
+use homeward_testkit::proxy::Proxy;
+use homeward_testkit::read;
+
+use crate::support::{CENSUS, plan};
+
+/// async-nats waits 2^(n-1) ms before its n-th reconnect, at most 4 s: by
+/// the 14th attempt the backoff has been at its cap.
+const RECONNECTS_PAST_THE_CAP: usize = 14;
+
+/// Two Uzbek families in al-Hol, each a mother and a child.
+fn uzbek_census() -> String {
+    let mut csv = String::from(CENSUS);
+    for (family, mother, child) in [
+        ("HOL-P4-000412", "Malika", "Sardor"),
+        ("HOL-P4-000413", "Nodira", "Jasur"),
+    ] {
+        csv.push_str(&format!(
+            "{family},{family}-01,al-Hol,phase 4,3,9,UZ,head,{mother},,,,female,1990,approximate,UZ,\n\
+             {family},{family}-02,al-Hol,phase 4,3,9,UZ,child,{child},,,,male,2016,estimated,SY,\n"
+        ));
+    }
+    csv
+}
+
+fn uzbek_plan(family: &str) -> FamilyPlan {
+    let person = |n: u32, child: bool| PersonPlan {
+        person_ref: format!("{family}-{n:02}"),
+        child,
+        female: !child,
+        detained: false,
+        needs_passport: child,
+    };
+    FamilyPlan {
+        case_ref: family.into(),
+        nationality: "UZ".into(),
+        camp_authority: "aanes.camps".into(),
+        operation_id: "UZ-MEHR-2019".into(),
+        round: 1,
+        carrier: None,
+        persons: vec![person(1, false), person(2, true)],
+    }
+}
+
+/// The address of the (single) server behind a `tls://host:port` URL.
+fn server_addr(url: &str) -> SocketAddr {
+    let (_, hostport) = url.rsplit_once("//").expect("a URL with a scheme");
+    hostport.parse().expect("a loopback address")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cut_off_then_on_a_slow_link_catches_up_and_applies_nothing_twice() {
+    let local = Local::start(LocalOptions::default())
+        .await
+        .expect("local deployment");
+    let proxy = Proxy::start(server_addr(&local.url()))
+        .await
+        .expect("proxy");
+    let via = BTreeMap::from([("kz.mfa".to_owned(), proxy.url_for(&local.url()))]);
+    let world = World::start_with(&local, &via).await.expect("services");
+    let api = homeward_replay::api::of_world(&world).expect("api");
+    assert!(
+        proxy
+            .wait_for(1, Proxy::accepted, Duration::from_secs(10))
+            .await,
+        "the foreign ministry connects through the proxy"
+    );
+
+    proxy.cut();
+    let imported = api
+        .command(
+            "aanes.camps",
+            "census?registeredOn=2019-04-15",
+            uzbek_census().into_bytes(),
+        )
+        .await
+        .expect("census imported");
+    assert_eq!(imported["cases"], 3, "{imported}");
+
+    let kazakh = async {
+        replay::family(&api, &plan())
+            .await
+            .expect("the Kazakh family, once its ministry is back")
+    };
+    let rest = async {
+        // Cut off, the Kazakh ministry holds nobody else up.
+        replay::family(&api, &uzbek_plan("HOL-P4-000412"))
+            .await
+            .expect("an Uzbek family while the Kazakh ministry is cut off");
+        assert!(
+            proxy
+                .wait_for(
+                    RECONNECTS_PAST_THE_CAP,
+                    Proxy::refused,
+                    Duration::from_secs(50)
+                )
+                .await,
+            "the foreign ministry tried to reconnect {} times",
+            proxy.refused()
+        );
+        // What is meant for it waits in its consumer on the server.
+        let js = async_nats::jetstream::new(local.client("look").await.expect("client"));
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+            .get_consumer_from_stream(
+                subjects::delivery_consumer(&"kz.mfa".parse().expect("id")),
+                subjects::DELIVER_STREAM,
+            )
+            .await
+            .expect("kz.mfa's delivery consumer");
+        let waiting = consumer.info().await.expect("consumer info");
+        assert!(
+            waiting.num_pending + waiting.num_ack_pending as u64 >= 1,
+            "the located family waits for kz.mfa: {waiting:?}"
+        );
+        // Back, at 200 ms round trip; a slow member slows nobody else.
+        proxy.delay(Duration::from_millis(100));
+        replay::family(&api, &uzbek_plan("HOL-P4-000413"))
+            .await
+            .expect("an Uzbek family while the Kazakh ministry's link is slow");
+    };
+    tokio::join!(kazakh, rest);
+    assert!(proxy.accepted() >= 2, "the foreign ministry reconnected");
+    proxy.restore();
+
+    let report = world.report().await.expect("report");
+    let kz = report.total(|r| r.country == "KZ");
+    assert_eq!(
+        (
+            kz.located,
+            kz.verified,
+            kz.arrived,
+            kz.reintegrated,
+            kz.cases_closed
+        ),
+        (4, 4, 4, 4, 1),
+        "{report:?}"
+    );
+    let uz = report.total(|r| r.country == "UZ");
+    assert_eq!(
+        (
+            uz.located,
+            uz.verified,
+            uz.arrived,
+            uz.reintegrated,
+            uz.cases_closed
+        ),
+        (4, 4, 4, 4, 2),
+        "{report:?}"
+    );
+    assert_eq!(
+        world.service("kz.mfa").expect("kz.mfa").outbox(),
+        (0, 0, 0),
+        "the foreign ministry's outbox drained"
+    );
+
+    // Every case of every service applied each message once.
+    for (member, _) in world.endpoints().expect("endpoints") {
+        let service = world.service(&member).expect("service");
+        for stored in service.cases().await.expect("cases") {
+            let case = &stored.case;
+            let mut applied = BTreeSet::new();
+            let mut sent = BTreeSet::new();
+            for event in &case.events {
+                let Some(id) = &event.message_id else {
+                    continue;
+                };
+                if event.what.starts_with("sent:") {
+                    assert!(sent.insert(id.clone()), "{member} sent {id} twice");
+                } else if !event.what.contains(':') {
+                    assert!(
+                        applied.insert((event.party.clone(), id.clone())),
+                        "{member} applied {id} twice in {}",
+                        case.case_ref
+                    );
+                }
+            }
+        }
+    }
+
+    // Each delivery held once; each submission recorded once, in a chain
+    // that verifies.
+    let js = async_nats::jetstream::new(local.client("check").await.expect("client"));
+    let deliveries = read::read_all(&js, subjects::DELIVER_STREAM, subjects::DELIVER_ALL)
+        .await
+        .expect("deliveries");
+    let mut held = BTreeSet::new();
+    for d in &deliveries {
+        let id = d
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(subjects::headers::MSG_ID))
+            .map(|v| v.as_str().to_owned())
+            .expect("a delivery names its envelope");
+        assert!(
+            held.insert((d.subject.to_string(), id.clone())),
+            "{id} delivered twice on {}",
+            d.subject
+        );
+    }
+    let submitted = js
+        .get_stream(subjects::SUBMIT_STREAM)
+        .await
+        .expect("stream")
+        .get_info()
+        .await
+        .expect("info")
+        .state
+        .last_sequence;
+    let records = read::read_first(
+        &js,
+        subjects::AUDIT_STREAM,
+        subjects::AUDIT_ALL,
+        submitted as usize,
+    )
+    .await
+    .expect("a record of every submission");
+    let chain: Vec<(u64, Vec<u8>)> = records
+        .iter()
+        .map(|m| (m.info().expect("info").stream_sequence, m.payload.to_vec()))
+        .collect();
+    let mut recorded = BTreeMap::<String, usize>::new();
+    for (_, bytes) in &chain {
+        let record = audit::parse_record(bytes).expect("an audit record");
+        *recorded.entry(record.submission_sequence).or_default() += 1;
+    }
+    assert_eq!(recorded.len() as u64, submitted, "{recorded:?}");
+    assert!(recorded.values().all(|n| *n == 1), "{recorded:?}");
+    let summary = audit::verify_chain(chain).expect("the audit chain verifies");
+    assert_eq!((summary.records, summary.foreign.len()), (submitted, 0));
+
+    world.stop().await.expect("stops");
+}
