@@ -294,7 +294,10 @@ impl ForeignAffairs {
         {
             case.closed = true;
             case.stage = Stage::Closed;
-        } else {
+        } else if !case.closed {
+            // Reports come from three services, each in its own order, and
+            // one may come again late (redelivered after a crash): it is
+            // recorded, but a closed case stays closed.
             case.stage = Stage::Reported(step);
         }
         Ok(Some(Transition::quiet(case)))

@@ -203,6 +203,25 @@ fn every_step_its_own_services_report_is_recorded_until_the_case_closes() {
     let closed = applied(SERVICE.on_message(Some(case), &reintegration(true))).case;
     assert_eq!(closed.stage, Stage::Closed);
     assert!(closed.closed && closed.persons.values().all(|p| p.reintegrated));
+
+    // A report that comes after the close (its first delivery was lost to
+    // a crash, and it came again once its ack wait ran out; the fault
+    // harness met one) is recorded, and the case stays closed.
+    let late = applied(SERVICE.on_message(
+        Some(closed),
+        &message(
+            "kz.security",
+            types::SECURITY_SCREENING_COMPLETED,
+            screened(&[(MOTHER, "under-investigation")]),
+        ),
+    ))
+    .case;
+    assert_eq!(late.stage, Stage::Closed);
+    assert!(late.closed);
+    assert_eq!(
+        late.persons[MOTHER].screening,
+        Some(ScreeningOutcome::UnderInvestigation)
+    );
 }
 
 #[test]

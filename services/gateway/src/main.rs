@@ -35,14 +35,16 @@ async fn main() -> anyhow::Result<()> {
     let config = settings.gateway_config()?;
     let connection = client::Connection {
         url: settings.nats.url.clone(),
-        nkey_seed: settings.nats.nkey_seed.map(|s| s.expose().to_owned()),
+        nkey_seed: settings
+            .nats
+            .nkey_seed
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
         tls_ca: settings.nats.tls_ca.clone(),
     };
     let nats = client::connect(&connection, Some(&config.member), "homeward-gateway").await?;
     let stop = shutdown::on_signal();
-    let gateway = Gateway::start(nats, config, schemas, policy)
-        .await
-        .context("starting the gateway")?;
+    let gateway = start_patiently(&settings, config, nats, schemas, policy).await?;
     let metrics = match settings.metrics_listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -65,4 +67,48 @@ async fn main() -> anyhow::Result<()> {
         server.await??;
     }
     Ok(())
+}
+
+/// How long a starting gateway waits for the server to show what the
+/// administrator provisioned. A server that has just restarted was seen
+/// here (by the fault harness, `homeward-chaos`) to answer "stream not
+/// found" for `HW_SUBMIT` for a few seconds; a gateway started then waits
+/// rather than ending. After this long, what is missing is missing, and
+/// the gateway ends saying so.
+const PROVISIONED_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// [`Gateway::start`], tried again while the server is out of reach or
+/// does not show the streams yet, up to [`PROVISIONED_WITHIN`].
+async fn start_patiently(
+    settings: &Settings,
+    config: homeward_gateway::GatewayConfig,
+    nats: async_nats::Client,
+    schemas: Arc<SchemaRegistry>,
+    policy: Arc<Policy>,
+) -> anyhow::Result<Gateway> {
+    use homeward_gateway::GatewayError;
+    let deadline = tokio::time::Instant::now() + PROVISIONED_WITHIN;
+    let mut config = Some(config);
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        let this = match config.take() {
+            Some(c) => c,
+            None => settings.gateway_config()?,
+        };
+        match Gateway::start(nats.clone(), this, schemas.clone(), policy.clone()).await {
+            Ok(gateway) => return Ok(gateway),
+            Err(
+                e @ (GatewayError::NotProvisioned(_)
+                | GatewayError::Nats(_)
+                | GatewayError::Core(
+                    homeward_core::Error::Nats(_) | homeward_core::Error::Timeout(_),
+                )),
+            ) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "the server does not show what the gateway needs yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("starting the gateway")),
+        }
+    }
 }

@@ -82,6 +82,21 @@ pub enum MinistryError {
 }
 
 impl MinistryError {
+    /// Whether the server could not be reached or did not answer in time:
+    /// worth trying again, unlike a bucket never provisioned or data that
+    /// does not parse.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            MinistryError::Nats(_)
+                | MinistryError::Core(
+                    homeward_core::Error::Nats(_) | homeward_core::Error::Timeout(_)
+                )
+        )
+    }
+}
+
+impl MinistryError {
     pub fn nats(e: impl std::fmt::Display) -> Self {
         MinistryError::Nats(e.to_string())
     }

@@ -487,6 +487,42 @@ impl Ministry {
         schemas: Arc<SchemaRegistry>,
         options: Options,
     ) -> Result<Arc<Self>, MinistryError> {
+        // The server may be out of reach while the service starts (it is
+        // restarting, or the link is down): opening the store and
+        // recovering what the last run left is tried again until it is
+        // reached, rather than ending the process into a restart loop.
+        // A server just restarted may not show a bucket for a few seconds:
+        // that is waited out for `PROVISIONED_WITHIN`. What is wrong for
+        // good (data that does not parse, a bucket still missing then)
+        // ends the start.
+        let mut pause = Duration::from_millis(100);
+        let mut attempt = 1u32;
+        let deadline = tokio::time::Instant::now() + crate::service::PROVISIONED_WITHIN;
+        loop {
+            match Self::open(client.clone(), role.clone(), schemas.clone(), options).await {
+                Err(e)
+                    if e.is_unreachable()
+                        || (matches!(
+                            e,
+                            MinistryError::Core(homeward_core::Error::NotProvisioned(_))
+                        ) && tokio::time::Instant::now() < deadline) =>
+                {
+                    tracing::warn!(member = %client.member(), error = %e, attempt, "the server is out of reach while the service starts; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open(
+        client: MemberClient,
+        role: Arc<dyn Role>,
+        schemas: Arc<SchemaRegistry>,
+        options: Options,
+    ) -> Result<Arc<Self>, MinistryError> {
         let Options { limits, retry } = options;
         let store = CaseStore::open(client.jetstream(), client.member()).await?;
         let events = EventLog::open(client.jetstream(), client.member()).await?;

@@ -193,14 +193,16 @@ pub async fn start_with(
         .map_or("homeward-ministry", |m| {
             homeward_core::discovery::service_name(m.role)
         });
-    homeward_core::discovery::register(
-        client.nats(),
-        name,
-        env!("CARGO_PKG_VERSION"),
-        client.member(),
-        ministry.counters(),
-        shutdown.clone(),
-    )
+    patiently(client.member(), "discovery", || {
+        homeward_core::discovery::register(
+            client.nats(),
+            name,
+            env!("CARGO_PKG_VERSION"),
+            client.member(),
+            ministry.counters(),
+            shutdown.clone(),
+        )
+    })
     .await?;
     health.started().await;
     let app = crate::api::router(ministry.clone(), health.clone(), access, shutdown.clone());
@@ -233,7 +235,11 @@ async fn delivery_loop(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let member = client.member().clone();
-    if let Err(e) = client.delivery_consumer().await {
+    if let Err(e) = patiently(&member, "the delivery consumer", || {
+        client.delivery_consumer()
+    })
+    .await
+    {
         return failed(&state, &member, "delivery", e.to_string());
     }
     state.set(LoopState::Running);
@@ -266,7 +272,8 @@ async fn receipt_loop(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let member = client.member().clone();
-    let mut receipts = match client.receipts().await {
+    let mut receipts = match patiently(&member, "the receipt consumer", || client.receipts()).await
+    {
         Ok(r) => r,
         Err(e) => return failed(&state, &member, "receipt", e.to_string()),
     };
@@ -304,6 +311,52 @@ async fn receipt_loop(
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
+        }
+    }
+}
+
+/// How long a starting service waits for the server to show a consumer or
+/// bucket the administrator provisioned: the fault harness
+/// (`homeward-chaos`) saw a server just restarted answer "not found" for a
+/// few seconds. After this long, what is missing is missing.
+pub const PROVISIONED_WITHIN: Duration = Duration::from_secs(60);
+
+/// Runs `attempt` again while the server is out of reach (it answers a
+/// NATS error or not in time: it is restarting, or the link is down),
+/// pausing 100 ms, then twice as long each time up to 5 s; any other error
+/// is returned at once, but for something not provisioned, which is
+/// waited for up to [`PROVISIONED_WITHIN`]. A service that starts while its
+/// server restarts then waits for it, rather than ending into a restart
+/// loop.
+async fn patiently<T, F, Fut>(
+    member: &MemberId,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, homeward_core::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, homeward_core::Error>>,
+{
+    let mut pause = Duration::from_millis(100);
+    let mut tries = 1u32;
+    let deadline = tokio::time::Instant::now() + PROVISIONED_WITHIN;
+    loop {
+        match attempt().await {
+            Err(e @ (homeward_core::Error::Nats(_) | homeward_core::Error::Timeout(_))) => {
+                tracing::warn!(%member, error = %e, tries, "{what}: the server is out of reach; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                tries += 1;
+            }
+            Err(e @ homeward_core::Error::NotProvisioned(_))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(%member, error = %e, tries, "{what}: not shown by the server yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                tries += 1;
+            }
+            other => return other,
         }
     }
 }
@@ -360,13 +413,15 @@ pub async fn run(
         if let Some(authority) = &authority
             && !following
         {
-            let follower = published::follow(
-                nats.clone(),
-                policy.clone(),
-                authority.clone(),
-                schemas.clone(),
-                shutdown.clone(),
-            )
+            let follower = patiently(&member, "the policy follower", || {
+                published::follow(
+                    nats.clone(),
+                    policy.clone(),
+                    authority.clone(),
+                    schemas.clone(),
+                    shutdown.clone(),
+                )
+            })
             .await?;
             tasks.spawn(async move {
                 follower
