@@ -36,6 +36,19 @@ impl Endpoint {
 pub struct ApiClient {
     http: reqwest::Client,
     services: BTreeMap<String, Endpoint>,
+    /// How long a request rides through a service that is down or
+    /// restarting ([`ApiClient::riding_through_restarts`]); `None`: a
+    /// failed connection is an error at once.
+    patience: Option<Duration>,
+}
+
+/// What a service answered, read whole.
+struct Answer {
+    status: StatusCode,
+    text: String,
+    /// Whether an earlier attempt may have reached the service and been
+    /// applied (it failed after connecting, or answered 5xx).
+    maybe_applied: bool,
 }
 
 /// How long the replay waits for one step to show at a service.
@@ -50,7 +63,63 @@ impl ApiClient {
         Ok(Self {
             http,
             services: services.into_iter().collect(),
+            patience: None,
         })
+    }
+
+    /// The same client, sending again for up to `within` each request
+    /// that could not connect, was cut, or got a 5xx answer, pausing
+    /// 50 ms, then twice as long each time up to 1 s: for a driver that
+    /// runs on while services are killed and restarted (the fault
+    /// harness). An action that gets 409 after an attempt that may have
+    /// been applied counts as done: the case moved on, most likely by that
+    /// attempt; the step after it waits for what the action causes, and
+    /// says so if it never shows.
+    pub fn riding_through_restarts(mut self, within: Duration) -> Self {
+        self.patience = Some(within);
+        self
+    }
+
+    /// Sends what `make` builds (again, when riding through restarts) and
+    /// reads the answer whole.
+    async fn send(
+        &self,
+        make: impl Fn() -> anyhow::Result<reqwest::RequestBuilder>,
+    ) -> anyhow::Result<Answer> {
+        async fn once(request: reqwest::RequestBuilder) -> reqwest::Result<(StatusCode, String)> {
+            let response = request.send().await?;
+            let status = response.status();
+            Ok((status, response.text().await?))
+        }
+        let Some(patience) = self.patience else {
+            let (status, text) = once(make()?).await?;
+            return Ok(Answer {
+                status,
+                text,
+                maybe_applied: false,
+            });
+        };
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut pause = Duration::from_millis(50);
+        let mut maybe_applied = false;
+        loop {
+            let outcome = once(make()?).await;
+            let (again, reached) = match &outcome {
+                Ok((status, _)) => (status.is_server_error(), true),
+                Err(e) => (true, !e.is_connect()),
+            };
+            if !again || tokio::time::Instant::now() + pause >= deadline {
+                let (status, text) = outcome?;
+                return Ok(Answer {
+                    status,
+                    text,
+                    maybe_applied,
+                });
+            }
+            maybe_applied |= reached;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
     }
 
     /// A client of one member's service at `endpoint` (e.g. a camp registry
@@ -60,7 +129,11 @@ impl ApiClient {
             .timeout(Duration::from_secs(120))
             .build()?;
         let services = [(member.to_owned(), endpoint)].into_iter().collect();
-        Ok(Self { http, services })
+        Ok(Self {
+            http,
+            services,
+            patience: None,
+        })
     }
 
     fn endpoint(&self, member: &str) -> anyhow::Result<&Endpoint> {
@@ -92,16 +165,19 @@ impl ApiClient {
         action: &str,
         body: &Value,
     ) -> anyhow::Result<Value> {
-        let response = self
-            .request(
-                reqwest::Method::POST,
-                member,
-                &format!("/cases/{case_ref}/{action}"),
-            )?
-            .json(body)
-            .send()
+        let path = format!("/cases/{case_ref}/{action}");
+        let answer = self
+            .send(|| {
+                Ok(self
+                    .request(reqwest::Method::POST, member, &path)?
+                    .json(body))
+            })
             .await?;
-        answer(response, || format!("{member} {action} on {case_ref}")).await
+        if answer.maybe_applied && answer.status == StatusCode::CONFLICT {
+            tracing::info!(member, case_ref, action, refusal = %answer.text, "refused after an attempt that may have been applied; taken as done");
+            return Ok(serde_json::json!({ "afterRetry": answer.text }));
+        }
+        parsed(answer, || format!("{member} {action} on {case_ref}"))
     }
 
     /// `POST /commands/{command}` with a CSV body (`text/csv`).
@@ -111,64 +187,67 @@ impl ApiClient {
         command: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<Value> {
-        let response = self
-            .request(
-                reqwest::Method::POST,
-                member,
-                &format!("/commands/{command}"),
-            )?
-            .header(reqwest::header::CONTENT_TYPE, "text/csv")
-            .body(body)
-            .send()
+        let path = format!("/commands/{command}");
+        let answer = self
+            .send(|| {
+                Ok(self
+                    .request(reqwest::Method::POST, member, &path)?
+                    .header(reqwest::header::CONTENT_TYPE, "text/csv")
+                    .body(body.clone()))
+            })
             .await?;
-        answer(response, || format!("{member} {command}")).await
+        parsed(answer, || format!("{member} {command}"))
     }
 
     /// `GET /views/{view}`: a view the member's role computes over all
     /// of its cases, e.g. a foreign ministry's `report`.
     pub async fn view(&self, member: &str, view: &str) -> anyhow::Result<Value> {
-        let response = self
-            .request(reqwest::Method::GET, member, &format!("/views/{view}"))?
-            .send()
+        let path = format!("/views/{view}");
+        let answer = self
+            .send(|| self.request(reqwest::Method::GET, member, &path))
             .await?;
-        answer(response, || format!("{member} view {view}")).await
+        parsed(answer, || format!("{member} view {view}"))
     }
 
     /// `GET /cases`: every case of the member, in brief.
     pub async fn cases(&self, member: &str) -> anyhow::Result<Value> {
-        let response = self
-            .request(reqwest::Method::GET, member, "/cases")?
-            .send()
+        let answer = self
+            .send(|| self.request(reqwest::Method::GET, member, "/cases"))
             .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "{member} cases: {status}: {text}");
-        Ok(serde_json::from_str(&text)?)
+        parsed(answer, || format!("{member} cases"))
+    }
+
+    /// `GET /cases/{case}`: one case whole, with its timeline, and its
+    /// revision.
+    pub async fn case(&self, member: &str, case_ref: &str) -> anyhow::Result<Value> {
+        let path = format!("/cases/{case_ref}");
+        let answer = self
+            .send(|| self.request(reqwest::Method::GET, member, &path))
+            .await?;
+        parsed(answer, || format!("{member} case {case_ref}"))
     }
 
     /// `GET /parked`: the member's parked deliveries, references only.
     pub async fn parked(&self, member: &str) -> anyhow::Result<Value> {
-        let response = self
-            .request(reqwest::Method::GET, member, "/parked")?
-            .send()
+        let answer = self
+            .send(|| self.request(reqwest::Method::GET, member, "/parked"))
             .await?;
-        answer(response, || format!("{member} parked")).await
+        parsed(answer, || format!("{member} parked"))
     }
 
     /// `POST /parked/{sequence}/redrive`: what became of each parked
     /// delivery of its case. A redrive that failed again is an error
     /// naming what the service answered.
     pub async fn redrive(&self, member: &str, sequence: u64) -> anyhow::Result<Value> {
-        let response = self
-            .request(
-                reqwest::Method::POST,
-                member,
-                &format!("/parked/{sequence}/redrive"),
-            )?
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .send()
+        let path = format!("/parked/{sequence}/redrive");
+        let answer = self
+            .send(|| {
+                Ok(self
+                    .request(reqwest::Method::POST, member, &path)?
+                    .header(reqwest::header::CONTENT_TYPE, "application/json"))
+            })
             .await?;
-        answer(response, || format!("{member} redrive of {sequence}")).await
+        parsed(answer, || format!("{member} redrive of {sequence}"))
     }
 
     /// Waits until the member's case satisfies `ready`, using the API's
@@ -180,24 +259,24 @@ impl ApiClient {
         what: &str,
         ready: impl Fn(&Value) -> bool,
     ) -> anyhow::Result<Value> {
-        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        // Riding through restarts, a step may also wait out the restarts.
+        let deadline =
+            tokio::time::Instant::now() + STEP_TIMEOUT.max(self.patience.unwrap_or_default());
         let mut after: Option<u64> = None;
         let mut last = Value::Null;
         loop {
             let path = format!("/cases/{case_ref}?after={}&wait=10", after.unwrap_or(0));
-            let response = self
-                .request(reqwest::Method::GET, member, &path)?
-                .send()
+            let answer = self
+                .send(|| self.request(reqwest::Method::GET, member, &path))
                 .await?;
-            let status = response.status();
+            let status = answer.status;
             // Only "not yet" is waited out; a refusal (a wrong token, say)
             // would be refused again.
             if status.is_client_error() && status != StatusCode::NOT_FOUND {
-                let text = response.text().await?;
-                anyhow::bail!("{member} case {case_ref}: {status}: {text}");
+                anyhow::bail!("{member} case {case_ref}: {status}: {}", answer.text);
             }
             if status.is_success() {
-                let body: Value = response.json().await?;
+                let body: Value = serde_json::from_str(&answer.text)?;
                 let case = body.get("case").cloned().unwrap_or(Value::Null);
                 if ready(&case) {
                     return Ok(case);
@@ -222,12 +301,8 @@ impl ApiClient {
 
 /// A service's JSON answer; an error names what was asked (`what`), the
 /// status and what the service said.
-async fn answer(
-    response: reqwest::Response,
-    what: impl FnOnce() -> String,
-) -> anyhow::Result<Value> {
-    let status = response.status();
-    let text = response.text().await?;
+fn parsed(answer: Answer, what: impl FnOnce() -> String) -> anyhow::Result<Value> {
+    let Answer { status, text, .. } = answer;
     anyhow::ensure!(status.is_success(), "{}: {status}: {text}", what());
     Ok(serde_json::from_str(&text)?)
 }

@@ -10,9 +10,11 @@
 //! - [`world`]: every ministry service as tasks, each with its HTTP API.
 //! - [`api`]: the HTTP client the replay drives them with.
 //! - [`replay`]: one family's lifecycle, and the whole scenario.
+//! - [`figures`]: the public figures a replay's report must hold.
 //! - [`plan`]: the scenario's population turned into census files and plans.
 
 pub mod api;
+pub mod figures;
 pub mod plan;
 pub mod replay;
 pub mod world;

@@ -227,7 +227,7 @@ impl World {
 
 /// A random token of 64 hex characters (256 bits from the OS), written to
 /// `path` readable by its owner only.
-fn write_random_token(path: &Path) -> anyhow::Result<ApiToken> {
+pub fn write_random_token(path: &Path) -> anyhow::Result<ApiToken> {
     use rand::RngCore;
     use std::fmt::Write as _;
     let mut bytes = [0u8; 32];

@@ -13,12 +13,15 @@
 //! - [`service`]: a ministry service under test, and a deployment with a
 //!   gateway.
 //! - [`read`]: reading what a stream holds, without changing it.
+//! - [`invariants`]: what the streams must hold after any run: each
+//!   delivery once, each submission recorded once on a chain that verifies.
 //! - [`proxy`]: a TCP proxy on loopback that cuts, stalls or slows a
 //!   link, for the fault tests.
 //! - [`webdriver`]: headless Chromium through ChromeDriver, for the
 //!   console's test in a real browser.
 
 pub mod devkeys;
+pub mod invariants;
 pub mod local;
 pub mod natsd;
 pub mod proxy;

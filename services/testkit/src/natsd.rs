@@ -19,7 +19,7 @@
 //! does not upgrade is refused, and [`NatsServer::url`] says `tls://`.
 //! [`homeward_core::tls`] makes a development certificate for it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -249,6 +249,9 @@ pub fn free_port() -> Result<u16, Error> {
         .map_err(|e| Error::Server(format!("no free port on loopback: {e}")))
 }
 
+/// The file in a server's store folder that holds what it logged.
+pub const SERVER_LOG: &str = "nats-server.log";
+
 /// A running nats-server, killed on drop.
 #[derive(Debug)]
 pub struct NatsServer {
@@ -417,12 +420,22 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
         .take()
         .ok_or_else(|| Error::Server("no stderr from nats-server".into()))?;
     let (tx, rx) = mpsc::channel::<Result<u16, String>>();
+    // Everything the server says is kept in its store folder, appended
+    // across restarts, for a test that must find out what it did.
+    let mut log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(store.join(SERVER_LOG))
+        .ok();
     std::thread::spawn(move || {
         let mut port = None;
         let mut log = Vec::new();
         let mut reported = false;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
+            if let Some(f) = log_file.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
             if !reported {
                 if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
                     port = rest

@@ -297,7 +297,10 @@ async fn every_view_follows_the_replay_live_and_holds_no_personal_data() {
     assert!(consumer(&snapshot, "deliver_uz_mfa").is_some_and(|c| c["stuck"] == false));
     // kz.mfa's rejected copy waits until it asks for it: not stuck.
     let rejected = consumer(&snapshot, "rejected_kz_mfa").expect("its rejected consumer");
-    assert!(rejected["pending"].as_u64().unwrap_or(0) > 0, "{rejected:#}");
+    assert!(
+        rejected["pending"].as_u64().unwrap_or(0) > 0,
+        "{rejected:#}"
+    );
     assert_eq!(rejected["stuck"], false, "{rejected:#}");
 
     // No page, no response, holds a name or a birth date.
