@@ -464,6 +464,12 @@ pub struct Authorization {
     /// The administrator's public nkey, if the keys list one.
     pub admin: Option<String>,
     pub accounts: Vec<NatsAccount>,
+    /// The most file storage the streams' account may use, in bytes; its
+    /// only bound is the disk when `None`. When it is reached JetStream
+    /// refuses new messages ("insufficient storage resources"): the
+    /// gateway acknowledges nothing it could not store, and services hold
+    /// their submissions in their outboxes, until room returns.
+    pub streams_max_file: Option<u64>,
 }
 
 /// The NATS public keys of the identities, by identity (member id or
@@ -579,6 +585,7 @@ pub fn authorization(policy: &Policy, keys: &NatsKeys) -> Result<Authorization, 
         )));
     }
     Ok(Authorization {
+        streams_max_file: None,
         admin: keys.public(ADMIN).map(str::to_owned),
         accounts,
     })
@@ -656,9 +663,13 @@ pub fn render(origin: &str, auth: &Authorization) -> String {
             exports.entry(key).or_default().push(&account.name);
         }
     }
+    let streams_jetstream = match auth.streams_max_file {
+        Some(bytes) => format!("{{ max_file: {bytes} }}"),
+        None => "enabled".to_owned(),
+    };
     let _ = writeln!(
         out,
-        "  # Homeward's streams. Its only user is the administrator.\n  \"{STREAMS_ACCOUNT}\": {{\n    jetstream: enabled\n    users: ["
+        "  # Homeward's streams. Its only user is the administrator.\n  \"{STREAMS_ACCOUNT}\": {{\n    jetstream: {streams_jetstream}\n    users: ["
     );
     if let Some(nkey) = &auth.admin {
         render_user(&mut out, "admin (administrator)", nkey, None);
@@ -947,6 +958,7 @@ mod tests {
             })
             .collect();
         let auth = Authorization {
+            streams_max_file: None,
             admin: None,
             accounts,
         };

@@ -456,7 +456,13 @@ async fn act(
             .map_err(|e| ActionError::Invalid(format!("body is not JSON: {e}")))?
     };
     let applied = m.act(&case_ref, &action, &body).await?;
-    Ok(axum::Json(applied).into_response())
+    // Stored, its messages still in the outbox: accepted, not done.
+    let status = if applied.waiting.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(applied)).into_response())
 }
 
 async fn command(
@@ -470,7 +476,17 @@ async fn command(
         return Ok(refused);
     }
     let applied = m.command(&command, &params, &body).await?;
-    Ok(axum::Json(json!({"cases": applied.len(), "applied": applied})).into_response())
+    let waiting = applied.iter().filter(|a| a.waiting.is_some()).count();
+    let status = if waiting > 0 {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(json!({"cases": applied.len(), "waiting": waiting, "applied": applied})),
+    )
+        .into_response())
 }
 
 async fn view(

@@ -451,6 +451,48 @@ pub struct Applied {
     pub case_ref: String,
     pub revision: u64,
     pub sent: Vec<Value>,
+    /// Set when the case was stored with its messages but the server did
+    /// not take them yet: they wait in the outbox and are submitted again
+    /// until it does ([`Ministry::retry_unsent`]). The API answers 202.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+}
+
+/// Why an applied action's messages wait in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Waiting {
+    /// `server_storage_full` when JetStream said it has no room (an
+    /// account or disk limit), else `server_unreachable`.
+    pub code: &'static str,
+    pub reason: String,
+}
+
+impl Waiting {
+    fn of(error: &MinistryError) -> Self {
+        let text = error.to_string();
+        // How a full account or store answers a publish: "resource limits
+        // exceeded for account" (10002), "insufficient resources" (10023),
+        // "insufficient storage resources" (10047).
+        let full = [
+            "resource limits exceeded",
+            "insufficient",
+            "10002",
+            "10023",
+            "10047",
+        ]
+        .iter()
+        .any(|t| text.contains(t));
+        Self {
+            code: if full {
+                "server_storage_full"
+            } else {
+                "server_unreachable"
+            },
+            reason: format!(
+                "stored; its messages wait in the outbox and are submitted again: {text}"
+            ),
+        }
+    }
 }
 
 const MAX_ATTEMPTS: usize = 50;
@@ -1365,11 +1407,12 @@ impl Ministry {
                 .collect();
             match self.store_with_outbox(&mut next, pending, revision).await? {
                 Write::Stored(rev) => {
-                    self.flush_outbox(case_ref).await?;
+                    let waiting = self.flush_or_wait(case_ref).await?;
                     return Ok(Applied {
                         case_ref: case_ref.to_owned(),
                         revision: rev,
                         sent,
+                        waiting,
                     });
                 }
                 Write::Conflict => continue,
@@ -1414,11 +1457,12 @@ impl Ministry {
             )];
             match self.store_with_outbox(&mut case, pending, 0).await? {
                 Write::Stored(rev) => {
-                    self.flush_outbox(&case_ref).await?;
+                    let waiting = self.flush_or_wait(&case_ref).await?;
                     applied.push(Applied {
                         case_ref,
                         revision: rev,
                         sent,
+                        waiting,
                     });
                 }
                 Write::Conflict => {
@@ -1427,6 +1471,21 @@ impl Ministry {
             }
         }
         Ok(applied)
+    }
+
+    /// Submits a stored case's outbox; when the server cannot take it now
+    /// (out of reach, or full), says why instead of failing: the case is
+    /// stored, and [`Ministry::retry_unsent`] submits it again.
+    async fn flush_or_wait(&self, case_ref: &str) -> Result<Option<Waiting>, MinistryError> {
+        match self.flush_outbox(case_ref).await {
+            Ok(()) => Ok(None),
+            Err(e) if e.is_unreachable() => {
+                let waiting = Waiting::of(&e);
+                tracing::warn!(case = %case_ref, code = waiting.code, error = %e, "stored; its messages wait in the outbox");
+                Ok(Some(waiting))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Every case the member holds, with its revision.

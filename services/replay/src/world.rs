@@ -192,6 +192,22 @@ impl World {
         self.gateway.as_ref()
     }
 
+    /// Stops the gateway (gracefully: what it took and did not finish
+    /// comes again to the next one).
+    pub async fn stop_gateway(&mut self) -> anyhow::Result<()> {
+        if let Some(g) = self.gateway.take() {
+            g.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a gateway again after [`World::stop_gateway`].
+    pub async fn start_gateway(&mut self, local: &Local, instance: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(self.gateway.is_none(), "a gateway runs already");
+        self.gateway = Some(local.spawn_gateway(local.gateway_config(instance)?).await?);
+        Ok(())
+    }
+
     /// Stops one member's service, as if its machine went away: its loops
     /// and its API end, its consumers keep what is sent to it. The
     /// service's tasks end on their own; [`World::stop`] collects them.

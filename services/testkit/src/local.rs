@@ -94,6 +94,10 @@ pub struct LocalOptions {
     /// stream, consumer and bucket replicated on three of them (on all,
     /// when fewer).
     pub nodes: usize,
+    /// A file storage limit on the streams' account, in bytes
+    /// ([`natsauth::Authorization::streams_max_file`]), for the tests of a
+    /// full store; none by default.
+    pub streams_max_file: Option<u64>,
 }
 
 /// How clients reach the embedded server.
@@ -195,11 +199,11 @@ impl Local {
                 &tls::default_hosts(),
             )?);
         }
-        server_options.extra_config = format!(
-            "{}\n{}",
-            server_options.extra_config,
-            natsauth::server_config(&policy, &nats_keys)?
-        );
+        server_options.extra_config = format!("{}\n{}", server_options.extra_config, {
+            let mut auth = natsauth::authorization(&policy, &nats_keys)?;
+            auth.streams_max_file = options.streams_max_file;
+            natsauth::render(&policy.origin, &auth)
+        });
         let (server, peers) = start_servers(server_options, options.nodes)?;
         let replicas = (peers.len() + 1).min(3);
         let policy_for_members = policy.clone();

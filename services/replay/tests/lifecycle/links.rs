@@ -16,51 +16,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use homeward_core::subjects;
-use homeward_replay::replay::{self, FamilyPlan, PersonPlan};
+use homeward_replay::replay;
 use homeward_replay::world::World;
 use homeward_testkit::invariants;
 use homeward_testkit::local::{Local, LocalOptions};
 use homeward_testkit::proxy::Proxy;
 
-use crate::support::{CENSUS, plan};
+use crate::support::{plan, uzbek_census, uzbek_plan};
 
 /// async-nats waits 2^(n-1) ms before its n-th reconnect, at most 4 s: by
 /// the 14th attempt the backoff has been at its cap.
 const RECONNECTS_PAST_THE_CAP: usize = 14;
-
-/// Two Uzbek families in al-Hol, each a mother and a child.
-fn uzbek_census() -> String {
-    let mut csv = String::from(CENSUS);
-    for (family, mother, child) in [
-        ("HOL-P4-000412", "Malika", "Sardor"),
-        ("HOL-P4-000413", "Nodira", "Jasur"),
-    ] {
-        csv.push_str(&format!(
-            "{family},{family}-01,al-Hol,phase 4,3,9,UZ,head,{mother},,,,female,1990,approximate,UZ,\n\
-             {family},{family}-02,al-Hol,phase 4,3,9,UZ,child,{child},,,,male,2016,estimated,SY,\n"
-        ));
-    }
-    csv
-}
-
-fn uzbek_plan(family: &str) -> FamilyPlan {
-    let person = |n: u32, child: bool| PersonPlan {
-        person_ref: format!("{family}-{n:02}"),
-        child,
-        female: !child,
-        detained: false,
-        needs_passport: child,
-    };
-    FamilyPlan {
-        case_ref: family.into(),
-        nationality: "UZ".into(),
-        camp_authority: "aanes.camps".into(),
-        operation_id: "UZ-MEHR-2019".into(),
-        round: 1,
-        carrier: None,
-        persons: vec![person(1, false), person(2, true)],
-    }
-}
 
 /// The address of the (single) server behind a `tls://host:port` URL.
 fn server_addr(url: &str) -> SocketAddr {

@@ -12,5 +12,6 @@ mod privacy;
 mod recipients;
 mod refusals;
 mod scenario;
+mod storage;
 mod support;
 mod suppression;

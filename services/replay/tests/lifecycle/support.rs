@@ -56,6 +56,40 @@ pub fn plan() -> FamilyPlan {
     }
 }
 
+/// Two Uzbek families in al-Hol, each a mother and a child.
+pub fn uzbek_census() -> String {
+    let mut csv = String::from(CENSUS);
+    for (family, mother, child) in [
+        ("HOL-P4-000412", "Malika", "Sardor"),
+        ("HOL-P4-000413", "Nodira", "Jasur"),
+    ] {
+        csv.push_str(&format!(
+            "{family},{family}-01,al-Hol,phase 4,3,9,UZ,head,{mother},,,,female,1990,approximate,UZ,\n\
+             {family},{family}-02,al-Hol,phase 4,3,9,UZ,child,{child},,,,male,2016,estimated,SY,\n"
+        ));
+    }
+    csv
+}
+
+pub fn uzbek_plan(family: &str) -> FamilyPlan {
+    let person = |n: u32, child: bool| PersonPlan {
+        person_ref: format!("{family}-{n:02}"),
+        child,
+        female: !child,
+        detained: false,
+        needs_passport: child,
+    };
+    FamilyPlan {
+        case_ref: family.into(),
+        nationality: "UZ".into(),
+        camp_authority: "aanes.camps".into(),
+        operation_id: "UZ-MEHR-2019".into(),
+        round: 1,
+        carrier: None,
+        persons: vec![person(1, false), person(2, true)],
+    }
+}
+
 /// Every message in a stream, as (subject, envelope), read in order.
 pub async fn read_all(
     js: &async_nats::jetstream::Context,
