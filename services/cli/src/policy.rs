@@ -20,6 +20,12 @@ pub struct NatsConfigArgs {
     /// Where to write the configuration; standard output when omitted.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The most file storage the streams' account may use, in bytes (e.g.
+    /// 500000000000): set it below the disk's size so that the account
+    /// fills, and Homeward holds submissions, before the disk does. No
+    /// limit but the disk when omitted.
+    #[arg(long)]
+    streams_max_file: Option<u64>,
 }
 
 /// Writes the server's `accounts` block for the policy.
@@ -27,7 +33,8 @@ pub fn nats_config(args: NatsConfigArgs) -> anyhow::Result<ExitCode> {
     let schemas = SchemaRegistry::embedded()?;
     let policy = Policy::load(&paths::resolve(&args.policy.policy), &schemas)?;
     let keys = NatsKeys::load(&paths::resolve(&args.keys).join(layout::NATS_KEYS_FILE))?;
-    let auth = natsauth::authorization(&policy, &keys)?;
+    let mut auth = natsauth::authorization(&policy, &keys)?;
+    auth.streams_max_file = args.streams_max_file;
     let text = natsauth::render(&policy.origin, &auth);
     match &args.out {
         Some(path) => {

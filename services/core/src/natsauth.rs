@@ -998,6 +998,23 @@ mod tests {
     }
 
     #[test]
+    fn the_streams_account_takes_a_storage_limit_when_given_one() {
+        let mut auth = Authorization {
+            streams_max_file: None,
+            admin: None,
+            accounts: Vec::new(),
+        };
+        let streams = |config: &str| block(config, STREAMS_ACCOUNT).to_owned();
+        assert!(streams(&render("test", &auth)).contains("jetstream: enabled"));
+        auth.streams_max_file = Some(500_000_000_000);
+        let limited = streams(&render("test", &auth));
+        assert!(
+            limited.contains("jetstream: { max_file: 500000000000 }"),
+            "{limited}"
+        );
+    }
+
+    #[test]
     fn nats_keys_are_checked() {
         let public = nkeys::KeyPair::new_user().public_key();
         let text = format!("[users]\n\"kz.mfa\" = \"{public}\"\nadmin = \"{public}\"\n");
