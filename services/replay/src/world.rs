@@ -220,6 +220,61 @@ impl World {
         Ok(())
     }
 
+    /// Starts a member's service again after [`World::stop_member`], as its
+    /// machine coming back: a new service on the same address with the
+    /// same token, reading from its consumers what waited for it.
+    pub async fn restart_member(&mut self, local: &Local, member: &str) -> anyhow::Result<()> {
+        let id = MemberId::parse(member)?;
+        let role = local
+            .policy
+            .member(&id)
+            .and_then(|m| role_for(m.role))
+            .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))?;
+        let addr = *self
+            .apis
+            .get(&id)
+            .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))?;
+        let old = self
+            .stops
+            .get(&id)
+            .ok_or_else(|| anyhow::anyhow!("{member} runs no service"))?;
+        anyhow::ensure!(old.is_cancelled(), "{member} runs already");
+        let (token, _) = self.tokens[&id].clone();
+        // The old API lets go of its port as its task ends.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(anyhow::anyhow!("{member} rebinding {addr}: {e}")),
+            }
+        };
+        let access = Access::new(&token, addr, &[])?;
+        let own_stop = self.stop.child_token();
+        let running = service::start(
+            local.member(member).await?,
+            role,
+            local.schemas.clone(),
+            listener,
+            access,
+            own_stop.clone(),
+            &mut self.tasks,
+        )
+        .await?;
+        if let Some(failure) = running.health.failure() {
+            anyhow::bail!("{member}: {failure}");
+        }
+        self.stops.insert(id.clone(), own_stop);
+        self.services.insert(id.clone(), running.ministry);
+        self.health.insert(id, running.health);
+        Ok(())
+    }
+
     /// Stops every service and the gateway, and waits for all of them;
     /// then reports the first task that failed (a loop that failed before,
     /// say).

@@ -7,6 +7,7 @@ mod access;
 mod family;
 mod health;
 mod links;
+mod offline;
 mod order;
 mod privacy;
 mod recipients;
