@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use homeward_core::policy::Role as PolicyRole;
 use homeward_ministry::api_client::{ApiClient, Endpoint};
-use homeward_testkit::local::{Local, LocalOptions, demo_policy_path};
+use homeward_testkit::local::{Local, LocalOptions};
 use homeward_testkit::natsd::{ServerOptions, free_port};
 use toml::{Table, Value};
 
@@ -81,24 +81,7 @@ impl Site {
         let keys = local.keys_dir().to_owned();
 
         // The demo policy, with the keyring of this site's keys.
-        let demo = std::fs::read_to_string(demo_policy_path())?;
-        let ring = keys.join(homeward_core::keys::KEYRING_FILE);
-        let mut replaced = false;
-        let policy_text: String = demo
-            .lines()
-            .map(|line| {
-                if line.trim_start().starts_with("keyrings") {
-                    replaced = true;
-                    format!("keyrings = [{:?}]", ring.display().to_string())
-                } else {
-                    line.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        anyhow::ensure!(replaced, "the demo policy names no keyrings");
-        let policy = dir.join("policy.toml");
-        std::fs::write(&policy, policy_text + "\n")?;
+        let policy = homeward_testkit::devkeys::demo_policy_with_keys(&keys, &dir)?;
 
         let mut nats = Table::new();
         nats.insert("url".into(), text(local.url()));

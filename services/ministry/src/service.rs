@@ -388,20 +388,37 @@ pub async fn run(
         retry: settings.deliveries.retry()?,
         ..Options::default()
     };
+    // Everything each member needs is read, and its port bound, before any
+    // connects: a bad file anywhere stops the process before it has done
+    // anything, rather than after some members started.
+    let mut prepared = Vec::with_capacity(settings.members.len());
+    for m in &settings.members {
+        let ready = async {
+            let member = MemberId::parse(&m.id)?;
+            let key = SigningKey::from_file(&m.key_file)?;
+            let token = ApiToken::from_file(&m.api_token_file)?;
+            let nkey_seed = match &m.nats_nkey_file {
+                Some(path) => Some(homeward_core::keys::read_nats_seed(path)?),
+                None => settings
+                    .nats
+                    .nkey_seed
+                    .as_ref()
+                    .map(|s| s.expose().to_owned()),
+            };
+            let role = role_for(m)?;
+            let listener = TcpListener::bind(m.http)
+                .await
+                .map_err(|e| anyhow::anyhow!("http = \"{}\": {e}", m.http))?;
+            let access = Access::new(&token, listener.local_addr()?, &m.api_hosts)?;
+            anyhow::Ok((member, key, nkey_seed, role, listener, access))
+        }
+        .await
+        .map_err(|e| e.context(format!("member {:?} in the settings", m.id)))?;
+        prepared.push(ready);
+    }
     let mut following = false;
     let mut tasks = JoinSet::new();
-    for m in &settings.members {
-        let member = MemberId::parse(&m.id)?;
-        let key = SigningKey::from_file(&m.key_file)?;
-        let token = ApiToken::from_file(&m.api_token_file)?;
-        let nkey_seed = match &m.nats_nkey_file {
-            Some(path) => Some(homeward_core::keys::read_nats_seed(path)?),
-            None => settings
-                .nats
-                .nkey_seed
-                .as_ref()
-                .map(|s| s.expose().to_owned()),
-        };
+    for (member, key, nkey_seed, role, listener, access) in prepared {
         let connection = Connection {
             url: settings.nats.url.clone(),
             nkey_seed,
@@ -431,11 +448,9 @@ pub async fn run(
             following = true;
         }
         let client = MemberClient::new(nats, member.clone(), key, policy.clone());
-        let listener = TcpListener::bind(m.http).await?;
-        let access = Access::new(&token, listener.local_addr()?, &m.api_hosts)?;
         let setup = Setup {
             client,
-            role: role_for(m)?,
+            role,
             schemas: schemas.clone(),
             options,
         };

@@ -153,3 +153,36 @@ pub fn policy_authority(dir: &Path) -> Result<SigningKey, Error> {
     std::fs::write(&public, format!("{}\n", key.public().as_str())).map_err(|e| io(&public, e))?;
     Ok(key)
 }
+
+/// Writes `out_dir/policy.toml`: the demo policy with its keyring replaced
+/// by `keys_dir`'s, for a process that loads the policy from its file (a
+/// service binary, say) with this deployment's keys. Returns its path.
+pub fn demo_policy_with_keys(keys_dir: &Path, out_dir: &Path) -> Result<std::path::PathBuf, Error> {
+    let io = |path: &Path, e: std::io::Error| Error::Io {
+        path: path.to_owned(),
+        source: e,
+    };
+    let source = crate::local::demo_policy_path();
+    let text = std::fs::read_to_string(&source).map_err(|e| io(&source, e))?;
+    let ring = keys_dir.join(homeward_core::keys::KEYRING_FILE);
+    let mut replaced = false;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.trim_start().starts_with("keyrings") {
+            replaced = true;
+            out.push_str(&format!("keyrings = [{:?}]", ring.display().to_string()));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    if !replaced {
+        return Err(Error::Key(format!(
+            "{} names no keyrings",
+            source.display()
+        )));
+    }
+    let path = out_dir.join("policy.toml");
+    std::fs::write(&path, out).map_err(|e| io(&path, e))?;
+    Ok(path)
+}
