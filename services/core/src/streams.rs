@@ -197,7 +197,16 @@ pub fn delivery_consumer_config(member: &MemberId) -> pull::Config {
         filter_subject: deliver_filter(member),
         ack_policy: jetstream::consumer::AckPolicy::Explicit,
         ack_wait: Duration::from_secs(30),
-        max_deliver: 10,
+        // The server's last resort against a message that crashes its
+        // service every time: a service parks what fails to process long
+        // before (`deliveries.attempts`, 8 by default) and does not count
+        // the times the server was out of reach, but a process that dies
+        // on a message never gets to. Kills and restarts also use up
+        // deliveries (each one in flight comes again), so the bound is
+        // far above what any outage makes: with the 30 s ack wait, about
+        // eight hours of crash-looping before the server gives up and says
+        // so (the MAX_DELIVERIES advisory the console shows).
+        max_deliver: 1000,
         max_ack_pending: 1000,
         ..Default::default()
     }

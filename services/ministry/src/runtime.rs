@@ -462,7 +462,9 @@ pub struct Applied {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Waiting {
     /// `server_storage_full` when JetStream said it has no room (an
-    /// account or disk limit), else `server_unreachable`.
+    /// account or disk limit), `server_unreachable` when it did not answer
+    /// in time or the connection was down, else `server_refused` (it
+    /// answered no: a stream limit, say).
     pub code: &'static str,
     pub reason: String,
 }
@@ -482,11 +484,22 @@ impl Waiting {
         ]
         .iter()
         .any(|t| text.contains(t));
+        let away = [
+            "timed out",
+            "no responders",
+            "IO error",
+            "disconnected",
+            "connection",
+        ]
+        .iter()
+        .any(|t| text.contains(t));
         Self {
             code: if full {
                 "server_storage_full"
-            } else {
+            } else if away {
                 "server_unreachable"
+            } else {
+                "server_refused"
             },
             reason: format!(
                 "stored; its messages wait in the outbox and are submitted again: {text}"
@@ -906,26 +919,19 @@ impl Ministry {
                     .await;
             }
             drop(parking);
+            // Behind an earlier delivery of its case being retried, it waits
+            // as long as that one is retried, however often it comes: the
+            // earlier one is applied or parked in the end, and this one
+            // follows it. (Parking it on its own count would park it behind
+            // a server outage that only delayed the earlier one.)
             let behind_retried = self.retrying().get(case).is_some_and(|s| *s < sequence);
             if behind_retried {
-                if !self.retry.exhausted(delivery.attempt) {
-                    tracing::debug!(
-                        sequence,
-                        case,
-                        "waits behind an earlier delivery of its case that failed"
-                    );
-                    return Taken::Again(again);
-                }
-                let parking = self.parking.lock().await;
-                return self
-                    .park(
-                        delivery,
-                        bytes,
-                        case_ref.clone(),
-                        Failure::BehindEarlier,
-                        parking,
-                    )
-                    .await;
+                tracing::debug!(
+                    sequence,
+                    case,
+                    "waits behind an earlier delivery of its case that failed"
+                );
+                return Taken::Again(again);
             }
         }
         match self.handle_delivery(delivery).await {
@@ -939,7 +945,12 @@ impl Ministry {
             }
             Err(e) => {
                 let failure = Failure::of(&e);
-                if !self.retry.exhausted(delivery.attempt) {
+                // The server out of reach or not answering in time is no
+                // fault of the message: it is tried again however often
+                // (the fault harness saw kills and restarts use up the
+                // attempts of messages that were fine). Only a failure to
+                // process counts towards parking.
+                if e.is_unreachable() || !self.retry.exhausted(delivery.attempt) {
                     tracing::warn!(member = %self.member(), msg_id = message.id(), r#type = message.message_type(), case = case.unwrap_or(""), sequence, attempt = delivery.attempt, failure = failure.as_str(), error = %e, ?again, "a delivery failed to process; will retry");
                     if let Some(case) = case {
                         let mut retrying = self.retrying();
