@@ -142,6 +142,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Outcome> {
     let result = match result {
         Ok(outcome) => Ok(outcome),
         Err(e) => {
+            // The schedule may have stopped between a kill and its start.
+            if !site.local.server.running() {
+                let _ = tokio::task::block_in_place(|| site.local.server.restart());
+            }
+            for p in &mut site.processes {
+                if !p.alive() {
+                    let _ = p.start();
+                }
+            }
+            let state = state_of(&site, &e).await;
             let mut logs: Vec<String> = site
                 .processes
                 .iter()
@@ -152,7 +162,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Outcome> {
                 server_complaints(&site, 30)
             ));
             Err(e.context(format!(
-                "chaos run with seed {} failed\n{}",
+                "chaos run with seed {} failed\n{}\n--- state ---\n{state}",
                 options.seed,
                 logs.join("\n")
             )))
@@ -160,6 +170,83 @@ pub async fn run(options: &Options) -> anyhow::Result<Outcome> {
     };
     site.stop().await;
     result
+}
+
+/// What a failed run left, for its report: every member's parked
+/// deliveries and busy consumers, and how each service sees the case the
+/// error names.
+async fn state_of(site: &Site, error: &anyhow::Error) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let text = format!("{error:#}");
+    let case = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|w| w.matches('-').count() == 2 && w.len() > 10 && w.starts_with(char::is_uppercase));
+    let Ok(admin) = site.local.client("chaos-state").await else {
+        return "the server cannot be reached".into();
+    };
+    let js = async_nats::jetstream::new(admin);
+    for member in &site.members {
+        if let Ok(parked) = site.api.parked(member).await
+            && parked.as_array().is_some_and(|a| !a.is_empty())
+        {
+            let _ = writeln!(out, "{member} parked: {parked}");
+        }
+        if let Ok(id) = homeward_core::MemberId::parse(member) {
+            let consumer: Result<async_nats::jetstream::consumer::PullConsumer, _> = js
+                .get_consumer_from_stream(
+                    homeward_core::subjects::delivery_consumer(&id),
+                    homeward_core::subjects::DELIVER_STREAM,
+                )
+                .await;
+            if let Ok(mut c) = consumer
+                && let Ok(info) = c.info().await
+                && (info.num_pending > 0 || info.num_ack_pending > 0 || info.num_redelivered > 0)
+            {
+                let _ = writeln!(
+                    out,
+                    "{member} deliveries: pending {}, unacked {}, redelivered {}",
+                    info.num_pending, info.num_ack_pending, info.num_redelivered
+                );
+            }
+        }
+        if let Some(case) = case
+            && let Ok(body) = site.api.case(member, case).await
+        {
+            let events: Vec<String> = body["case"]["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["what"].as_str().unwrap_or("?"),
+                        e["party"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "{member} {case}: stage {}, outbox {}, events {events:?}",
+                body["case"]["stage"], body["case"]["outbox"]
+            );
+        }
+    }
+    if let Ok(mut c) = js
+        .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
+            homeward_core::subjects::GATEWAY_CONSUMER,
+            homeward_core::subjects::SUBMIT_STREAM,
+        )
+        .await
+        && let Ok(info) = c.info().await
+    {
+        let _ = writeln!(
+            out,
+            "gateway consumer: pending {}, unacked {}, redelivered {}",
+            info.num_pending, info.num_ack_pending, info.num_redelivered
+        );
+    }
+    out
 }
 
 /// The last `lines` warnings and errors the server logged.

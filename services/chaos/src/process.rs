@@ -104,7 +104,15 @@ impl Process {
             .append(true)
             .open(&self.log)
             .with_context(|| format!("log {}", self.log.display()))?;
-        let child = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        // Only its settings file configures it: HOMEWARD_* variables of
+        // whoever runs the harness would override it.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("HOMEWARD_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
             .arg("--config")
             .arg(&self.config)
             .env("RUST_LOG", "warn")
@@ -125,6 +133,13 @@ impl Process {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
+    }
+
+    /// Whether it runs (it was started and has not ended).
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// How it ended, if it ended without being killed.

@@ -2,11 +2,11 @@
 //! processes, at least 20 SIGKILLs across every kind of process, the
 //! server included, and every check of [`homeward_chaos::run`] holding.
 //! The seed changes every run and is printed; `homeward-chaos --seed N`
-//! replays a failure.
+//! replays a failure, and `CHAOS_SEED=N` runs this test with that seed.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_replay_survives_twenty_kills_of_every_kind_of_process() {
-    let seed = std::env::var("HOMEWARD_CHAOS_SEED")
+    let seed = std::env::var("CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| {

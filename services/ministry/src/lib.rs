@@ -77,6 +77,12 @@ pub enum MinistryError {
     /// refused back to its sender, and is to be terminated.
     #[error("refused on delivery: {0}")]
     Refused(String),
+    /// A delivery about a case this member does not hold yet, young enough
+    /// that the message opening the case may still be on its way (another
+    /// sender's, redelivered after a crash): it is delivered again, not
+    /// refused ([`crate::runtime::Options::hold_unknown_case`]).
+    #[error("case {0} is not here yet")]
+    CaseNotYet(String),
     #[error(transparent)]
     Core(#[from] homeward_core::Error),
 }

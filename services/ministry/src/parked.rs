@@ -122,6 +122,20 @@ pub struct RetrySettings {
     pub first_retry_ms: u64,
     #[serde(default = "default_max_ms")]
     pub max_retry_ms: u64,
+    /// How long a delivery about a case this member does not hold yet is
+    /// delivered again before it is refused with `unknown_case`: the
+    /// message that opens the case may come later than one that follows
+    /// it, when a crash made the server deliver it again. 0 refuses at
+    /// once.
+    #[serde(default = "default_hold_ms")]
+    pub hold_unknown_case_ms: u64,
+}
+
+/// Two minutes: four times the delivery consumers' ack wait.
+pub const DEFAULT_HOLD_UNKNOWN_CASE: Duration = Duration::from_secs(120);
+
+fn default_hold_ms() -> u64 {
+    DEFAULT_HOLD_UNKNOWN_CASE.as_millis() as u64
 }
 
 fn default_attempts() -> u32 {
@@ -140,6 +154,7 @@ impl Default for RetrySettings {
             attempts: default_attempts(),
             first_retry_ms: default_first_ms(),
             max_retry_ms: default_max_ms(),
+            hold_unknown_case_ms: default_hold_ms(),
         }
     }
 }
@@ -185,9 +200,10 @@ impl Failure {
             MinistryError::Invalid(_) => Failure::InvalidOutput,
             MinistryError::Contention(_) => Failure::Contention,
             MinistryError::RolePanicked(_) => Failure::RolePanicked,
-            MinistryError::Refused(_) | MinistryError::ApiToken { .. } | MinistryError::Core(_) => {
-                Failure::Internal
-            }
+            MinistryError::Refused(_)
+            | MinistryError::CaseNotYet(_)
+            | MinistryError::ApiToken { .. }
+            | MinistryError::Core(_) => Failure::Internal,
         }
     }
 

@@ -350,6 +350,8 @@ pub struct Ministry {
     submissions: Mutex<Submissions>,
     alarms: Mutex<Alarms>,
     retry: Retry,
+    /// See [`Options::hold_unknown_case`].
+    hold_unknown_case: Duration,
     /// Cases with a delivery being retried, each with the earliest such
     /// delivery's sequence: a later delivery of the case waits behind it.
     retrying: Mutex<BTreeMap<String, u64>>,
@@ -366,6 +368,12 @@ pub struct Ministry {
 pub struct Options {
     pub limits: AgeLimits,
     pub retry: Retry,
+    /// How long after the server stored it a delivery about a case this
+    /// member does not hold is delivered again rather than refused with
+    /// `unknown_case`. Zero here (a test's refusal comes at once); a
+    /// service binary takes `[deliveries] hold_unknown_case_ms`, two
+    /// minutes by default ([`crate::parked::DEFAULT_HOLD_UNKNOWN_CASE`]).
+    pub hold_unknown_case: Duration,
 }
 
 /// What the delivery loop does with a delivery once handled.
@@ -578,7 +586,11 @@ impl Ministry {
         schemas: Arc<SchemaRegistry>,
         options: Options,
     ) -> Result<Arc<Self>, MinistryError> {
-        let Options { limits, retry } = options;
+        let Options {
+            limits,
+            retry,
+            hold_unknown_case,
+        } = options;
         let store = CaseStore::open(client.jetstream(), client.member()).await?;
         let events = EventLog::open(client.jetstream(), client.member()).await?;
         let ids = IdKey::of(client.key());
@@ -605,6 +617,7 @@ impl Ministry {
             submissions: Mutex::default(),
             alarms: Mutex::default(),
             retry,
+            hold_unknown_case,
             retrying: Mutex::default(),
             parking: tokio::sync::Mutex::new(parking),
         });
@@ -943,6 +956,12 @@ impl Ministry {
                 self.done_retrying(case, sequence);
                 Taken::Refused(rule)
             }
+            // Not a failure, and nothing waits behind it: the message that
+            // opens the case comes later in the stream.
+            Err(MinistryError::CaseNotYet(_)) => {
+                tracing::info!(member = %self.member(), msg_id = message.id(), r#type = message.message_type(), case = case.unwrap_or(""), sequence, attempt = delivery.attempt, ?again, "about a case not here yet; delivered again");
+                Taken::Again(again)
+            }
             Err(e) => {
                 let failure = Failure::of(&e);
                 // The server out of reach or not answering in time is no
@@ -1160,7 +1179,7 @@ impl Ministry {
             self.limits,
         ) {
             Err(refusal) => self.refuse_delivery(message, refusal).await,
-            Ok(()) => self.apply(message).await,
+            Ok(()) => self.apply(message, delivery.stored_at).await,
         };
         match &result {
             Ok(()) => {
@@ -1210,7 +1229,11 @@ impl Ministry {
     }
 
     /// Applies one delivered message, which passed the checks, to its case.
-    async fn apply(&self, message: &Envelope) -> Result<(), MinistryError> {
+    async fn apply(
+        &self,
+        message: &Envelope,
+        stored_at: OffsetDateTime,
+    ) -> Result<(), MinistryError> {
         let case_ref = case_ref_of(message);
         tracing::Span::current().record(
             "case",
@@ -1283,7 +1306,13 @@ impl Ministry {
                             true,
                         )
                     }
-                    None => return self.send_refusal(message, refusal).await,
+                    None => {
+                        let age = OffsetDateTime::now_utc() - stored_at;
+                        if refusal.rule == "unknown_case" && age < self.hold_unknown_case {
+                            return Err(MinistryError::CaseNotYet(case_ref.to_owned()));
+                        }
+                        return self.send_refusal(message, refusal).await;
+                    }
                 },
             };
             next.processed.insert(MessageKey::of(message));

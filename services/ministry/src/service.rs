@@ -386,6 +386,7 @@ pub async fn run(
         .transpose()?;
     let options = Options {
         retry: settings.deliveries.retry()?,
+        hold_unknown_case: Duration::from_millis(settings.deliveries.hold_unknown_case_ms),
         ..Options::default()
     };
     // Everything each member needs is read, and its port bound, before any

@@ -333,6 +333,11 @@ impl NatsServer {
         }
     }
 
+    /// Whether the server process is alive.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Stops the server hard (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
