@@ -14,7 +14,6 @@ use homeward_core::{MemberId, subjects};
 use homeward_replay::replay::{self, FamilyPlan};
 use homeward_replay::{figures, plan};
 use homeward_scenario::population::Population;
-use homeward_testkit::invariants;
 
 use crate::support::world_on;
 
@@ -87,11 +86,6 @@ async fn a_member_offline_for_a_whole_operation_catches_up_and_the_report_is_the
     let report = world.report().await.expect("report");
     let wrong = figures::check(&report, &population);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    invariants::deliveries_held_once(&js)
-        .await
-        .expect("each delivery held once");
-    invariants::each_submission_recorded_once(&js)
-        .await
-        .expect("each submission recorded once");
+    crate::support::streams_intact(&js).await;
     world.stop().await.expect("stops");
 }

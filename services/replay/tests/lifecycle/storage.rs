@@ -19,7 +19,6 @@ use async_nats::jetstream::{self, stream};
 use homeward_core::subjects;
 use homeward_replay::replay;
 use homeward_replay::world::World;
-use homeward_testkit::invariants;
 use homeward_testkit::local::{Local, LocalOptions};
 
 use crate::support::{CENSUS, plan, uzbek_census, uzbek_plan};
@@ -202,11 +201,6 @@ async fn a_full_store_stores_nothing_half_and_resumes_by_itself_when_room_return
         (8, 8, 3),
         "{report:?}"
     );
-    invariants::deliveries_held_once(&js)
-        .await
-        .expect("each delivery held once");
-    invariants::each_submission_recorded_once(&js)
-        .await
-        .expect("each submission recorded once");
+    crate::support::streams_intact(&js).await;
     world.stop().await.expect("stops");
 }

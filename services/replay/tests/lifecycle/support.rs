@@ -90,6 +90,18 @@ pub fn uzbek_plan(family: &str) -> FamilyPlan {
     }
 }
 
+/// Each delivery held once; each submission recorded once, on an audit
+/// chain that verifies ([`homeward_testkit::invariants`]).
+pub async fn streams_intact(js: &async_nats::jetstream::Context) {
+    use homeward_testkit::invariants;
+    invariants::deliveries_held_once(js)
+        .await
+        .expect("each delivery held once");
+    invariants::each_submission_recorded_once(js)
+        .await
+        .expect("each submission recorded once");
+}
+
 /// Every message in a stream, as (subject, envelope), read in order.
 pub async fn read_all(
     js: &async_nats::jetstream::Context,
