@@ -5,6 +5,7 @@
 //! redrive after the fix applies the case's parked deliveries once each,
 //! in the order they were delivered.
 
+mod held;
 mod parked;
 mod support;
 mod unsent;
