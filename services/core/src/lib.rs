@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod natsauth;
 pub mod policy;
 pub mod published;
+pub mod quota;
 pub mod receipt;
 pub mod rejection;
 pub mod schema;

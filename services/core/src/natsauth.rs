@@ -370,7 +370,8 @@ fn answer_discovery(permissions: &mut Permissions) {
 }
 
 /// A gateway's account: the work queue, everything it writes, the look-ups
-/// it checks the streams with, the audit chain's head, and its bucket.
+/// it checks the streams with, the members' delivery backlogs, the audit
+/// chain's head, and its bucket.
 pub fn gateway_access(gateway: &MemberId) -> Access {
     let mut grants: Vec<Grant> = [DELIVER_ALL, RECEIPT_ALL, REJECTED_ALL, AUDIT_ALL]
         .map(|s| Grant::service(s.to_owned()))
@@ -379,6 +380,12 @@ pub fn gateway_access(gateway: &MemberId) -> Access {
         grants.push(Grant::api(&format!("STREAM.INFO.{stream}")));
     }
     grants.push(Grant::api(&format!("STREAM.MSG.GET.{AUDIT_STREAM}")));
+    // The backlog watch: how far each member's delivery consumer is
+    // behind, and when the oldest delivery it has not taken was written
+    // (the gateway wrote every delivery; reading one back shows it
+    // nothing it did not have).
+    grants.push(Grant::api(&format!("CONSUMER.INFO.{DELIVER_STREAM}.*")));
+    grants.push(Grant::api(&format!("STREAM.MSG.GET.{DELIVER_STREAM}")));
     use_consumer(&mut grants, SUBMIT_STREAM, GATEWAY_CONSUMER);
     read_policy(&mut grants);
     let mut access = access(Kind::Gateway, gateway, grants, Some(SEEN_BUCKET.to_owned()));
@@ -455,6 +462,9 @@ pub struct NatsAccount {
     /// The public nkey (`U…`) its user authenticates with.
     pub nkey: String,
     pub access: Access,
+    /// The member's quota: the server enforces its connections,
+    /// subscriptions and payload on the account.
+    pub quota: crate::quota::Quota,
 }
 
 /// The whole authorization: the streams' account with the administrator,
@@ -576,6 +586,7 @@ pub fn authorization(policy: &Policy, keys: &NatsKeys) -> Result<Authorization, 
             name: account_name(&member.id),
             nkey: nkey.to_owned(),
             access: access_of(&member.id, member.role),
+            quota: member.quota,
         });
     }
     if !missing.is_empty() {
@@ -711,11 +722,14 @@ pub fn render(origin: &str, auth: &Authorization) -> String {
         let access = &account.access;
         let _ = writeln!(
             out,
-            "  # {} ({})\n  \"{}\": {{\n    jetstream: {}\n    users: [",
+            "  # {} ({})\n  \"{}\": {{\n    jetstream: {}\n    limits: {{ max_connections: {}, max_subscriptions: {}, max_payload: {} }}\n    users: [",
             account.identity,
             access.kind.as_str(),
             account.name,
-            jetstream_limits(access.kind)
+            jetstream_limits(access.kind),
+            account.quota.connections,
+            account.quota.subscriptions,
+            account.quota.payload,
         );
         render_user(
             &mut out,
@@ -954,6 +968,7 @@ mod tests {
                     nkey: nkeys::KeyPair::new_user().public_key(),
                     identity,
                     access,
+                    quota: crate::quota::Quota::default(),
                 }
             })
             .collect();

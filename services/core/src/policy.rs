@@ -14,6 +14,9 @@
 //! (country codes travel upper-case in data) and the result must be a member
 //! of the policy, of the role the template asks for where it asks for one,
 //! and never the gateway or the operator console, which receive nothing.
+//!
+//! A `[quota]` table sets every member's quota, and a member's own `quota`
+//! overrides it field by field ([`crate::quota`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -27,6 +30,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::Error;
 use crate::keys::{DecodedKey, PublicKey};
 use crate::member::MemberId;
+use crate::quota::{Quota, QuotaEntry};
 use crate::schema::SchemaRegistry;
 
 /// What a member does. Routes may name senders by role.
@@ -107,6 +111,8 @@ pub struct Member {
     /// policy lists them (sorted, without repeats); every other type it
     /// reads in version 1 only ([`Policy::reads`]).
     pub reads: BTreeMap<String, Vec<u32>>,
+    /// What it may take of what all members share ([`crate::quota`]).
+    pub quota: Quota,
 }
 
 /// The versions a member reads of a type the policy lists none for.
@@ -193,6 +199,9 @@ struct PolicyFile {
     members: Vec<MemberEntry>,
     #[serde(default, rename = "route")]
     routes: Vec<RouteEntry>,
+    /// Every member's quota unless its own entry says otherwise.
+    #[serde(default)]
+    quota: QuotaEntry,
 }
 
 #[derive(Deserialize)]
@@ -206,6 +215,9 @@ struct MemberEntry {
     /// `{ "camp.resident.located" = [1, 2] }`: the versions read per type.
     #[serde(default)]
     reads: BTreeMap<String, Vec<u32>>,
+    /// This member's quota, field by field over the policy's `[quota]`.
+    #[serde(default)]
+    quota: QuotaEntry,
 }
 
 #[derive(Deserialize)]
@@ -442,6 +454,9 @@ impl Policy {
                 })
             };
 
+        let default_quota = file
+            .quota
+            .over(Quota::default(), "[quota]", &mut problems.list);
         for (i, entry) in file.members.iter().enumerate() {
             let at = format!("member {} ({:?})", i + 1, entry.id);
             let id = match MemberId::parse(&entry.id) {
@@ -480,6 +495,7 @@ impl Policy {
                     role,
                     keys,
                     reads: BTreeMap::new(),
+                    quota: entry.quota.over(default_quota, &at, &mut problems.list),
                 },
             );
         }

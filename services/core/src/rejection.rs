@@ -25,12 +25,15 @@ pub enum RejectionCode {
     VersionNotRead,
     Stale,
     Duplicate,
+    OverQuota,
+    RecipientBacklog,
     InternalError,
 }
 
 impl RejectionCode {
     /// Every code, in the order the gateway checks.
-    pub const ALL: [RejectionCode; 15] = [
+    pub const ALL: [RejectionCode; 17] = [
+        RejectionCode::OverQuota,
         RejectionCode::TooLarge,
         RejectionCode::MalformedJson,
         RejectionCode::BadEnvelope,
@@ -45,6 +48,7 @@ impl RejectionCode {
         RejectionCode::Duplicate,
         RejectionCode::NoRecipient,
         RejectionCode::VersionNotRead,
+        RejectionCode::RecipientBacklog,
         RejectionCode::InternalError,
     ];
 
@@ -65,6 +69,8 @@ impl RejectionCode {
             RejectionCode::VersionNotRead => "version_not_read",
             RejectionCode::Stale => "stale",
             RejectionCode::Duplicate => "duplicate",
+            RejectionCode::OverQuota => "over_quota",
+            RejectionCode::RecipientBacklog => "recipient_backlog",
             RejectionCode::InternalError => "internal_error",
         }
     }
@@ -74,6 +80,7 @@ impl RejectionCode {
     pub fn receipt_version(self) -> u32 {
         match self {
             RejectionCode::VersionNotRead => 2,
+            RejectionCode::OverQuota | RejectionCode::RecipientBacklog => 3,
             _ => 1,
         }
     }
@@ -112,6 +119,13 @@ impl RejectionCode {
             RejectionCode::Stale => "The envelope's time is outside the accepted window.",
             RejectionCode::Duplicate => {
                 "An envelope with this id from this sender was already accepted."
+            }
+            RejectionCode::OverQuota => {
+                "The sender is over its submission quota; the submission can be sent again later."
+            }
+            RejectionCode::RecipientBacklog => {
+                "A recipient has not taken its deliveries for so long that more would be at risk of \
+                 expiring undelivered; the submission can be sent again once it catches up."
             }
             RejectionCode::InternalError => {
                 "The gateway failed unexpectedly; the submission can be sent again."

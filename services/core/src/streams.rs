@@ -6,7 +6,7 @@
 //!
 //! | stream | retention | kept | duplicate window |
 //! |---|---|---|---|
-//! | `HW_SUBMIT` | work queue: removed when the gateway acks | 7 days | 20 min |
+//! | `HW_SUBMIT` | work queue: removed when the gateway acks; at most [`SUBMIT_PENDING_PER_MEMBER`] waiting per member | 7 days | 20 min |
 //! | `HW_DELIVER` | limits: kept after members ack, for replay and audit | 90 days | 1 h |
 //! | `HW_RECEIPTS` | limits | 30 days | 1 h |
 //! | `HW_REJECTED` | limits | 90 days | 1 h |
@@ -46,6 +46,12 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 /// were written, which bounds the age a recipient accepts
 /// (`homeward_ministry::verify`).
 pub const SUBMIT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How many of one member's submissions may wait in `HW_SUBMIT` at once:
+/// room for a whole camp census imported in one go, and a bound on what
+/// one member can put before every other member's submissions. Past it the
+/// server refuses the member's publishes ("maximum messages per subject
+/// exceeded"), which its service holds in its outbox and sends again.
+pub const SUBMIT_PENDING_PER_MEMBER: i64 = 50_000;
 /// The largest submission the stream takes; the gateway enforces 64 KiB.
 pub const MAX_SUBMISSION_BYTES: i32 = 1024 * 1024;
 
@@ -65,6 +71,12 @@ pub fn configs(replicas: usize) -> Vec<stream::Config> {
         stream::Config {
             retention: stream::RetentionPolicy::WorkQueue,
             max_age: SUBMIT_MAX_AGE,
+            // Each member submits on its own subject: at most this many of
+            // its submissions wait at once, and past that the server
+            // refuses its publishes rather than let it fill the queue.
+            max_messages_per_subject: SUBMIT_PENDING_PER_MEMBER,
+            discard: stream::DiscardPolicy::New,
+            discard_new_per_subject: true,
             max_message_size: MAX_SUBMISSION_BYTES,
             duplicate_window: Duration::from_secs(20 * 60),
             ..base(

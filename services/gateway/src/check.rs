@@ -308,7 +308,7 @@ fn parse(
 
 /// Picks the id, type and case out of a bad envelope, each only if it is
 /// itself well formed, so they can be echoed safely.
-fn known_from_bytes(bytes: &[u8]) -> Known {
+pub(crate) fn known_from_bytes(bytes: &[u8]) -> Known {
     let Ok(Value::Object(o)) = homeward_core::json::parse_strict(bytes) else {
         return Known::default();
     };

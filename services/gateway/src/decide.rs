@@ -24,8 +24,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::PendingRecord;
+use crate::backlog::Refused;
 use crate::check::{self, Accepted, Known, Rejected, Rules};
 use crate::outputs::Write;
+use crate::quota::Meter;
 use crate::stats::{GatewayStats, Stage};
 use crate::{GatewayConfig, GatewayError};
 
@@ -46,6 +48,8 @@ pub(crate) struct Outcome {
     pub(crate) sender: Option<MemberId>,
     pub(crate) bytes: bytes::Bytes,
     pub(crate) result: Result<Accepted, Rejected>,
+    /// Whether the server had handed this submission out before.
+    pub(crate) redelivered: bool,
 }
 
 /// A batch whose outcomes are decided and whose outputs are built: all that
@@ -68,11 +72,15 @@ pub(crate) struct Decider {
     pub(crate) shared: Arc<Shared>,
     pub(crate) seen: kv::Store,
     pub(crate) stats: Arc<GatewayStats>,
+    /// Every member's rate quota ([`crate::quota`]).
+    pub(crate) meter: Meter,
+    /// The members no submission is accepted for ([`crate::backlog`]).
+    pub(crate) refused: Arc<Refused>,
 }
 
 impl Decider {
     pub(crate) async fn run(
-        self,
+        mut self,
         consumer: jetstream::consumer::Consumer<pull::Config>,
         decided: mpsc::Sender<Decided>,
         shutdown: CancellationToken,
@@ -136,7 +144,7 @@ impl Decider {
     /// Decides every submission of a batch (`stored[i]` is where
     /// `messages[i]` stands in the stream) and builds what is to be written.
     async fn decide(
-        &self,
+        &mut self,
         messages: &[jetstream::Message],
         stored: Vec<Stored>,
     ) -> Result<(Vec<Write>, Vec<PendingRecord>), GatewayError> {
@@ -153,20 +161,38 @@ impl Decider {
                 )
             })
             .collect();
+        // The quota first, in stream order: what is over it costs no more.
+        let policy = self.shared.policy.get();
+        let metered: Vec<_> = submissions
+            .into_iter()
+            .map(|(stored, sender, bytes)| {
+                let over = !stored.redelivered
+                    && sender
+                        .as_ref()
+                        .is_some_and(|s| !self.meter.admit(&policy, s, stored.at));
+                (stored, sender, bytes, over)
+            })
+            .collect();
         let shared = self.shared.clone();
-        let mut outcomes = on_all_cores(submissions, move |(stored, sender, bytes)| {
+        let mut outcomes = on_all_cores(metered, move |(stored, sender, bytes, over)| {
             let sequence = stored.sequence;
-            let result = shared.check(sender.as_ref(), &bytes, stored.at);
+            let result = if over {
+                Err(over_quota(&shared.policy.get(), sender.as_ref(), &bytes))
+            } else {
+                shared.check(sender.as_ref(), &bytes, stored.at)
+            };
             Outcome {
                 sequence,
                 stored_at: stored.at,
                 sender,
                 bytes,
                 result,
+                redelivered: stored.redelivered,
             }
         })
         .await?;
         self.stats.lap(Stage::Check, &mut clock);
+        self.backlog_checks(&mut outcomes);
 
         self.replay_checks(&mut outcomes).await?;
         self.stats.lap(Stage::Replay, &mut clock);
@@ -186,6 +212,34 @@ impl Decider {
         }
         self.stats.lap(Stage::Build, &mut clock);
         Ok((writes, records))
+    }
+
+    /// Refuses what would be accepted for a member the backlog watch
+    /// refuses. A submission that comes again keeps its first decision.
+    fn backlog_checks(&self, outcomes: &mut [Outcome]) {
+        for outcome in outcomes.iter_mut().filter(|o| !o.redelivered) {
+            let Ok(accepted) = &outcome.result else {
+                continue;
+            };
+            if let Some((member, age)) = self.refused.first_of(&accepted.recipients) {
+                let days = age.as_secs() / 86_400;
+                let waited = if days > 0 {
+                    format!("{days} days")
+                } else {
+                    format!("{} s", age.as_secs())
+                };
+                outcome.result = Err(Rejected {
+                    known: Known::of(&accepted.envelope),
+                    reasons: vec![Reason::new(
+                        RejectionCode::RecipientBacklog,
+                        format!(
+                            "recipient {member} has left a delivery untaken for {waited}; \
+                             no more are accepted for it until it catches up"
+                        ),
+                    )],
+                });
+            }
+        }
     }
 
     /// Refuses an envelope id the gateway already accepted from a different
@@ -233,6 +287,9 @@ impl Decider {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stored {
     pub sequence: u64,
+    /// Whether the server had handed it out before (to a gateway that
+    /// stopped, or whose batch failed, before acking it).
+    pub redelivered: bool,
     /// The stream's timestamp: the time window is measured against it, not
     /// against the gateway's clock, so that a gateway that was down for
     /// longer than the window does not turn queued submissions stale.
@@ -247,6 +304,7 @@ async fn sequenced(messages: Vec<jetstream::Message>) -> (Vec<jetstream::Message
     for m in messages {
         match m.info().map(|i| Stored {
             sequence: i.stream_sequence,
+            redelivered: i.delivered > 1,
             at: i.published,
         }) {
             Ok(stored) => {
@@ -323,5 +381,24 @@ impl Shared {
                 )],
             })
         })
+    }
+}
+
+/// The rejection of a submission over its sender's quota, with what its
+/// bytes say about it: no more work is spent on it.
+fn over_quota(policy: &homeward_core::Policy, sender: Option<&MemberId>, bytes: &[u8]) -> Rejected {
+    let quota = sender
+        .and_then(|s| policy.member(s))
+        .map(|m| m.quota)
+        .unwrap_or_default();
+    Rejected {
+        known: check::known_from_bytes(bytes),
+        reasons: vec![Reason::new(
+            RejectionCode::OverQuota,
+            format!(
+                "the sender is over its quota of {} submissions a second (burst {}); send it again later",
+                quota.submissions_per_second, quota.burst
+            ),
+        )],
     }
 }

@@ -32,6 +32,11 @@
 //! - `write`: the write loop: publish, wait for every stream ack, append the
 //!   audit records, ack.
 //! - [`check`]: the pure decision over hostile bytes.
+//! - `quota`: each member's submission rate, metered before any work is
+//!   spent on a submission (`over_quota`).
+//! - `backlog`: the watch on every member's untaken deliveries, and the
+//!   refusal of new ones for a member about to lose some
+//!   (`recipient_backlog`).
 //! - [`audit_log`]: appending to the shared chain.
 //! - [`stats`]: where the gateway's time goes, stage by stage.
 //!
@@ -39,11 +44,13 @@
 //! was provisioned, [`Gateway::run`] joins the two loops.
 
 pub mod audit_log;
+mod backlog;
 pub mod check;
 mod decide;
 mod error;
 pub mod metrics;
 mod outputs;
+mod quota;
 pub mod settings;
 pub mod stats;
 mod write;
@@ -228,6 +235,26 @@ impl Gateway {
             _discovery,
             metrics,
         } = self;
+        // The backlog is looked at once before the first decision.
+        let refused = Arc::new(backlog::Refused::default());
+        let watching = CancellationToken::new();
+        let (looked, first_look) = tokio::sync::oneshot::channel();
+        let watch = tokio::spawn(backlog::watch(
+            js.clone(),
+            shared.policy.clone(),
+            (
+                shared.config.backlog_check_every,
+                shared.config.backlog_refuse_after,
+            ),
+            refused.clone(),
+            metrics.clone(),
+            Some(looked),
+            watching.clone(),
+        ));
+        tokio::select! {
+            _ = first_look => {}
+            _ = shutdown.cancelled() => {}
+        }
         // One batch waits while the next is decided: at most three batches
         // are fetched and not yet acked.
         let (decided_tx, decided_rx) = mpsc::channel(1);
@@ -235,6 +262,8 @@ impl Gateway {
             shared,
             seen,
             stats: stats.clone(),
+            meter: quota::Meter::default(),
+            refused,
         }
         .run(consumer, decided_tx, shutdown);
         let write = Writer {
@@ -246,6 +275,8 @@ impl Gateway {
         }
         .run(decided_rx);
         tokio::join!(decide, write);
+        watching.cancel();
+        let _ = watch.await;
         if let Some((stop, task)) = following {
             stop.cancel();
             let _ = task.await;

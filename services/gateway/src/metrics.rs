@@ -12,15 +12,17 @@
 //!
 //! Labels come from closed sets: a decision, a rejection code, a message
 //! type the contract publishes (any other type, which a hostile sender
-//! could vary without end, is `other`; none readable is `unknown`). Never
-//! an id.
+//! could vary without end, is `other`; none readable is `unknown`), and a
+//! member of the policy where a limit is per member (the quota, the
+//! backlog watch). Never an envelope's or a person's id.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use homeward_core::MemberId;
 use homeward_core::discovery::Counters;
 use homeward_core::message_types;
-use homeward_core::metrics::{CONTENT_TYPE, Counter, Histogram, LATENCY_BUCKETS, Registry};
+use homeward_core::metrics::{CONTENT_TYPE, Counter, Gauge, Histogram, LATENCY_BUCKETS, Registry};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +41,9 @@ pub struct GatewayMetrics {
     submissions: Arc<Counter>,
     batch_failures: Arc<Counter>,
     stage_seconds: Arc<Counter>,
+    over_quota: Arc<Counter>,
+    oldest_untaken: Arc<Gauge>,
+    recipient_refused: Arc<Gauge>,
 }
 
 impl Default for GatewayMetrics {
@@ -81,6 +86,21 @@ impl Default for GatewayMetrics {
                 "Time spent in each stage of handling batches since the gateway started.",
                 &["stage"],
             ),
+            over_quota: registry.counter(
+                "homeward_gateway_over_quota_total",
+                "Submissions refused because their sender was over its rate quota, by sender.",
+                &["member"],
+            ),
+            oldest_untaken: registry.gauge(
+                "homeward_gateway_recipient_oldest_untaken_seconds",
+                "Age of the oldest delivery each member has not acknowledged (0 when it has taken everything), as of the last backlog look.",
+                &["member"],
+            ),
+            recipient_refused: registry.gauge(
+                "homeward_gateway_recipient_refused",
+                "1 while submissions to the member are refused because its deliveries have waited past the backlog limit (recipient_backlog).",
+                &["member"],
+            ),
             registry,
         }
     }
@@ -92,6 +112,7 @@ pub(crate) struct Tally {
     decisions: Vec<(String, String, &'static str)>,
     reasons: Vec<(String, &'static str)>,
     latencies: Vec<f64>,
+    over_quota: Vec<String>,
 }
 
 /// A message type as a label: one of the contract's, or `other`.
@@ -118,6 +139,12 @@ impl GatewayMetrics {
             for code in &r.codes {
                 tally.reasons.push((code.clone(), kind));
             }
+            if r.codes
+                .iter()
+                .any(|c| c == homeward_core::RejectionCode::OverQuota.as_str())
+            {
+                tally.over_quota.push(r.sender.clone());
+            }
             let decided = OffsetDateTime::parse(&r.time, &Rfc3339);
             let submitted = r
                 .submitted_at
@@ -143,6 +170,33 @@ impl GatewayMetrics {
         for l in tally.latencies {
             self.decision_seconds.observe(&[], l);
         }
+        for member in tally.over_quota {
+            self.over_quota.inc(&[&member]);
+        }
+    }
+
+    /// What the backlog watch saw of a member.
+    pub(crate) fn set_backlog(
+        &self,
+        member: &MemberId,
+        oldest: std::time::Duration,
+        refused: bool,
+    ) {
+        self.oldest_untaken
+            .set(&[member.as_str()], oldest.as_secs_f64());
+        self.recipient_refused
+            .set(&[member.as_str()], if refused { 1.0 } else { 0.0 });
+    }
+
+    /// Whether submissions to `member` are refused for its backlog, as of
+    /// the last look (for tests).
+    pub fn recipient_refused(&self, member: &MemberId) -> bool {
+        self.recipient_refused.get(&[member.as_str()]) == Some(1.0)
+    }
+
+    /// Submissions of `member` refused for its quota (for tests).
+    pub fn over_quota(&self, member: &MemberId) -> u64 {
+        self.over_quota.get(&[member.as_str()]) as u64
     }
 
     /// The decisions counted of one series (for tests).

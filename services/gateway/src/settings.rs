@@ -20,6 +20,12 @@ pub const DEFAULT_MEMBER: &str = "homeward.gateway";
 pub const DEFAULT_TIME_WINDOW: Duration = Duration::from_secs(600);
 /// Submissions fetched and decided per batch.
 pub const DEFAULT_BATCH_SIZE: usize = 128;
+/// How long a member may leave a delivery untaken before submissions to
+/// it are refused (`recipient_backlog`): a week before `HW_DELIVER`'s 90
+/// days would discard it.
+pub const DEFAULT_BACKLOG_REFUSE_AFTER: Duration = Duration::from_secs(83 * 24 * 3600);
+/// How often the gateway looks at every member's backlog.
+pub const DEFAULT_BACKLOG_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// How a gateway runs.
 #[derive(Debug)]
@@ -38,6 +44,13 @@ pub struct GatewayConfig {
     /// applies while running ([`homeward_core::published`]); the policy
     /// file only when `None`.
     pub policy_authority: Option<PublicKey>,
+    /// How long a member may leave a delivery untaken before submissions
+    /// to it are refused ([`DEFAULT_BACKLOG_REFUSE_AFTER`] unless set;
+    /// [`crate::backlog`]).
+    pub backlog_refuse_after: Duration,
+    /// How often every member's backlog is looked at
+    /// ([`DEFAULT_BACKLOG_CHECK_EVERY`] unless set).
+    pub backlog_check_every: Duration,
 }
 
 impl GatewayConfig {
@@ -50,6 +63,8 @@ impl GatewayConfig {
             time_window: DEFAULT_TIME_WINDOW,
             batch_size: DEFAULT_BATCH_SIZE,
             policy_authority: None,
+            backlog_refuse_after: DEFAULT_BACKLOG_REFUSE_AFTER,
+            backlog_check_every: DEFAULT_BACKLOG_CHECK_EVERY,
         }
     }
 }
@@ -89,6 +104,13 @@ pub struct Settings {
     /// exported there, a child of the envelope's `traceparent`.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
+    /// How long, in seconds, a member may leave a delivery untaken before
+    /// submissions to it are refused (`recipient_backlog`).
+    #[serde(default = "default_refuse_after")]
+    pub backlog_refuse_after_secs: u64,
+    /// How often, in seconds, every member's backlog is looked at.
+    #[serde(default = "default_check_every")]
+    pub backlog_check_secs: u64,
 }
 
 impl Settings {
@@ -103,6 +125,8 @@ impl Settings {
         }
         config.time_window = Duration::from_secs(self.time_window_secs);
         config.batch_size = self.batch_size;
+        config.backlog_refuse_after = Duration::from_secs(self.backlog_refuse_after_secs);
+        config.backlog_check_every = Duration::from_secs(self.backlog_check_secs.max(1));
         config.policy_authority = self
             .policy_authority
             .as_deref()
@@ -120,6 +144,12 @@ fn default_window() -> u64 {
 }
 fn default_batch() -> usize {
     DEFAULT_BATCH_SIZE
+}
+fn default_refuse_after() -> u64 {
+    DEFAULT_BACKLOG_REFUSE_AFTER.as_secs()
+}
+fn default_check_every() -> u64 {
+    DEFAULT_BACKLOG_CHECK_EVERY.as_secs()
 }
 
 #[cfg(test)]

@@ -469,7 +469,9 @@ pub struct Applied {
 /// Why an applied action's messages wait in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Waiting {
-    /// `server_storage_full` when JetStream said it has no room (an
+    /// `over_quota` when the server refused it because this member already
+    /// has as many submissions waiting as the work queue holds for one
+    /// member, `server_storage_full` when JetStream said it has no room (an
     /// account or disk limit), `server_unreachable` when it did not answer
     /// in time or the connection was down, else `server_refused` (it
     /// answered no: a stream limit, say).
@@ -492,6 +494,11 @@ impl Waiting {
         ]
         .iter()
         .any(|t| text.contains(t));
+        // The member's own share of the work queue is full: it submits
+        // faster than the gateways decide (10077).
+        let over = ["maximum messages per subject", "10077"]
+            .iter()
+            .any(|t| text.contains(t));
         let away = [
             "timed out",
             "no responders",
@@ -502,7 +509,9 @@ impl Waiting {
         .iter()
         .any(|t| text.contains(t));
         Self {
-            code: if full {
+            code: if over {
+                "over_quota"
+            } else if full {
                 "server_storage_full"
             } else if away {
                 "server_unreachable"

@@ -199,7 +199,8 @@ fn each_role_sends_and_receives_what_its_routes_say() {
         messages("security.receipts"),
         BTreeSet::from([
             "gateway.receipt.v1".to_owned(),
-            "gateway.receipt.v2".to_owned()
+            "gateway.receipt.v2".to_owned(),
+            "gateway.receipt.v3".to_owned()
         ])
     );
     assert!(

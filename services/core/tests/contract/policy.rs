@@ -259,6 +259,60 @@ fn other_mistakes_are_named() {
 }
 
 #[test]
+fn a_quota_out_of_bounds_or_misspelt_is_named() {
+    assert_problem(
+        "[quota]\nburst = 0\n[[member]]\nid = \"kz.mfa\"\nname = \"x\"\nrole = \"mfa\"\n",
+        "[quota]: quota burst is 0; it must be at least 1",
+    );
+    assert_problem(
+        "[[member]]\nid = \"kz.mfa\"\nname = \"x\"\nrole = \"mfa\"\nquota = { payload = 1000 }\n",
+        "member 1 (\"kz.mfa\"): quota payload is 1000; it must be at least 69632",
+    );
+    assert_problem(
+        "[[member]]\nid = \"kz.mfa\"\nname = \"x\"\nrole = \"mfa\"\nquota = { per_second = 10 }\n",
+        "unknown field `per_second`",
+    );
+}
+
+#[test]
+fn a_members_quota_overrides_the_policys_field_by_field() {
+    let schemas = schemas();
+    let policy = Policy::from_toml(
+        "test",
+        "[quota]\nsubmissions_per_second = 7\nburst = 70\n\
+         [[member]]\nid = \"kz.mfa\"\nname = \"x\"\nrole = \"mfa\"\nquota = { burst = 9 }\n\
+         [[member]]\nid = \"uz.mfa\"\nname = \"y\"\nrole = \"mfa\"\n",
+        &[],
+        &schemas,
+    )
+    .expect("loads");
+    let quota = |m: &str| {
+        policy
+            .member(&MemberId::parse(m).expect("id"))
+            .expect("member")
+            .quota
+    };
+    assert_eq!(
+        (
+            quota("kz.mfa").submissions_per_second,
+            quota("kz.mfa").burst
+        ),
+        (7, 9)
+    );
+    assert_eq!(
+        (
+            quota("uz.mfa").submissions_per_second,
+            quota("uz.mfa").burst
+        ),
+        (7, 70)
+    );
+    assert_eq!(
+        quota("uz.mfa").connections,
+        homeward_core::quota::Quota::default().connections
+    );
+}
+
+#[test]
 fn keys_are_valid_only_inside_their_window() {
     let old = SigningKey::generate();
     let new = SigningKey::generate();

@@ -13,6 +13,9 @@
 //! - `isolation`: the accounts hold against hostile reply subjects, consumer
 //!   redefinitions and a gateway changing streams; foreign audit messages are
 //!   alarms; a sender reads its own rejections.
+//! - `limits`: a member's rate quota, the server's bounds on its account
+//!   and its share of the work queue, and the refusal of messages for a
+//!   member whose deliveries wait too long.
 //! - `hostile`: the hostile corpus (`tests/hostile/`), each case refused
 //!   with its own code, nothing of it delivered.
 //! - `encryption`: names written through the gateway cannot be read in the store.
@@ -28,6 +31,7 @@ mod duplicates;
 mod encryption;
 mod hostile;
 mod isolation;
+mod limits;
 mod metrics;
 mod permissions;
 mod rejections;
