@@ -16,9 +16,10 @@
 //! `RecipientBacklogRefused` alert) while there is still a week to bring
 //! the member back. As soon as the member has caught up, the refusal ends.
 //!
-//! The watch reads consumer state and one message header per member
-//! behind; it holds nothing across restarts: a gateway that starts looks
-//! before it decides anything.
+//! The watch reads consumer state and one message per member behind, for
+//! every member at once; it holds nothing across restarts: a gateway that
+//! starts waits for its first look (up to [`FIRST_LOOK_WITHIN`]) before
+//! it decides anything.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -31,6 +32,10 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::GatewayMetrics;
+
+/// How long a starting gateway waits for the first look before deciding
+/// anyway: a server that does not answer must not stop every decision.
+pub(crate) const FIRST_LOOK_WITHIN: Duration = Duration::from_secs(5);
 
 /// The members refused for their backlog, with how long their oldest
 /// untaken delivery has waited.
@@ -116,11 +121,18 @@ pub(crate) async fn watch(
                 let policy = policy.get();
                 let mut refusing = BTreeMap::new();
                 let mut ages = Vec::new();
-                for member in policy.members() {
-                    if natsauth::Kind::of(member.role) != natsauth::Kind::Member {
-                        continue;
-                    }
-                    match oldest_untaken(&js, &deliveries, &member.id, now).await {
+                let members: Vec<_> = policy
+                    .members()
+                    .filter(|m| natsauth::Kind::of(m.role) == natsauth::Kind::Member)
+                    .collect();
+                let looks = futures::future::join_all(
+                    members
+                        .iter()
+                        .map(|m| oldest_untaken(&js, &deliveries, &m.id, now)),
+                )
+                .await;
+                for (member, look) in members.into_iter().zip(looks) {
+                    match look {
                         Ok(age) => {
                             let age = age.unwrap_or(Duration::ZERO);
                             ages.push((member.id.clone(), age));

@@ -203,13 +203,28 @@ impl Decider {
             shared.outputs(&outcome, &received_at)
         })
         .await?;
+        // What members within their quota get is written first: a flood's
+        // refusals (which deliver nothing, so no recipient's order
+        // changes) do not stand before them in the batch. The audit
+        // records keep the stream's order.
         let mut writes = Vec::with_capacity(built.len() * 3);
+        let mut refusals = Vec::new();
         let mut records = Vec::with_capacity(built.len());
         for b in built {
             let (w, record) = b?;
-            writes.extend(w);
+            if record
+                .record
+                .codes
+                .iter()
+                .any(|c| c == RejectionCode::OverQuota.as_str())
+            {
+                refusals.extend(w);
+            } else {
+                writes.extend(w);
+            }
             records.push(record);
         }
+        writes.extend(refusals);
         self.stats.lap(Stage::Build, &mut clock);
         Ok((writes, records))
     }

@@ -253,6 +253,9 @@ impl Gateway {
         ));
         tokio::select! {
             _ = first_look => {}
+            _ = tokio::time::sleep(backlog::FIRST_LOOK_WITHIN) => {
+                tracing::warn!("the members' backlogs were not read in time; deciding without them");
+            }
             _ = shutdown.cancelled() => {}
         }
         // One batch waits while the next is decided: at most three batches

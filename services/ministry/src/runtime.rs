@@ -349,6 +349,11 @@ pub struct Ministry {
     metrics: Arc<crate::metrics::ServiceMetrics>,
     submissions: Mutex<Submissions>,
     alarms: Mutex<Alarms>,
+    /// This member's submission rate quota, kept on its own side: a
+    /// service never submits faster than the gateway would take
+    /// ([`homeward_core::quota`]), so its messages wait in its outbox
+    /// rather than be refused as `over_quota`.
+    pacer: tokio::sync::Mutex<Option<homeward_core::quota::Bucket>>,
     retry: Retry,
     /// See [`Options::hold_unknown_case`].
     hold_unknown_case: Duration,
@@ -625,6 +630,7 @@ impl Ministry {
             metrics: Arc::default(),
             submissions: Mutex::default(),
             alarms: Mutex::default(),
+            pacer: tokio::sync::Mutex::new(None),
             retry,
             hold_unknown_case,
             retrying: Mutex::default(),
@@ -1642,10 +1648,33 @@ impl Ministry {
     ) -> Result<async_nats::jetstream::publish::PublishAck, MinistryError> {
         let bytes = serde_json::to_vec(&pending.envelope)
             .map_err(|e| MinistryError::Corrupt(e.to_string()))?;
+        self.within_quota().await;
         self.client
             .submit_bytes(&pending.id, bytes)
             .await
             .map_err(MinistryError::nats)
+    }
+
+    /// Waits until this member's quota in the policy in force has room for
+    /// one more submission. Submissions queue here in turn.
+    async fn within_quota(&self) {
+        let seconds = || OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
+        let mut pacer = self.pacer.lock().await;
+        loop {
+            let policy = self.client.policy();
+            let Some(quota) = policy.member(self.member()).map(|m| m.quota) else {
+                return;
+            };
+            let now = seconds();
+            let bucket =
+                pacer.get_or_insert_with(|| homeward_core::quota::Bucket::full(&quota, now));
+            if bucket.take(&quota, now) {
+                return;
+            }
+            // Room for one comes in a token's time.
+            let wait = 1.0 / f64::from(quota.submissions_per_second.max(1));
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
     }
 
     /// Submits one outbox message, telling a duplicate of this service's

@@ -32,9 +32,12 @@ pub struct Deployment {
 impl Deployment {
     /// A deployment with a gateway named `instance`.
     pub async fn start(instance: &str) -> Self {
-        let local = Local::start(LocalOptions::default())
-            .await
-            .expect("local deployment");
+        Self::start_with(instance, LocalOptions::default()).await
+    }
+
+    /// A deployment laid out by `options`, with a gateway named `instance`.
+    pub async fn start_with(instance: &str, options: LocalOptions) -> Self {
+        let local = Local::start(options).await.expect("local deployment");
         let gateway = local
             .spawn_gateway(local.gateway_config(instance).expect("config"))
             .await

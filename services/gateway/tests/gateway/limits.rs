@@ -120,10 +120,19 @@ async fn a_member_over_its_rate_is_refused_and_the_others_are_not() {
         !refused.is_empty(),
         "a flood of 12 in {span} s is over a burst of 3"
     );
-    // Nothing refused was delivered; the other member lost nothing.
+    // Nothing refused was delivered, and each refusal's bytes are kept
+    // for the sender like any rejection's; the other member lost nothing.
+    let delivered = read_all(&js, subjects::DELIVER_STREAM, subjects::DELIVER_ALL).await;
+    let copies = read_all(&js, subjects::REJECTED_STREAM, subjects::REJECTED_ALL).await;
     for seq in &refused {
-        let delivered = read_all(&js, subjects::DELIVER_STREAM, subjects::DELIVER_ALL).await;
         assert!(delivered.iter().all(|d| submit_seq(d) != Some(*seq)));
+        assert_eq!(
+            copies
+                .iter()
+                .filter(|c| submit_seq(c) == Some(*seq))
+                .count(),
+            1
+        );
     }
     for seq in &other_seqs {
         let receipt = receipt_for(&local, &js, other.member(), *seq).await;

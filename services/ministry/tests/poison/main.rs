@@ -6,6 +6,7 @@
 //! in the order they were delivered.
 
 mod held;
+mod paced;
 mod parked;
 mod support;
 mod unsent;
