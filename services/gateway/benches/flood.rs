@@ -98,25 +98,11 @@ impl Options {
 
 /// The demo policy with the flooder's quota set.
 fn policy(dir: &std::path::Path, rate: u32, burst: u32) -> anyhow::Result<std::path::PathBuf> {
-    let demo = std::fs::read_to_string(homeward_testkit::local::demo_policy_path())?;
-    let mut policy: toml::Table = toml::from_str(&demo)?;
-    policy.remove("keyrings");
-    let members = policy
-        .get_mut("member")
-        .and_then(toml::Value::as_array_mut)
-        .ok_or_else(|| anyhow!("the demo policy has no members"))?;
-    let flooder = members
-        .iter_mut()
-        .find(|m| m.get("id").and_then(toml::Value::as_str) == Some(FLOODER))
-        .and_then(toml::Value::as_table_mut)
-        .ok_or_else(|| anyhow!("no {FLOODER} in the demo policy"))?;
-    let mut quota = toml::Table::new();
-    quota.insert("submissions_per_second".into(), i64::from(rate).into());
-    quota.insert("burst".into(), i64::from(burst).into());
-    flooder.insert("quota".into(), toml::Value::Table(quota));
-    let path = dir.join("policy.toml");
-    std::fs::write(&path, toml::to_string(&policy)?)?;
-    Ok(path)
+    let quota = format!("submissions_per_second = {rate}\nburst = {burst}");
+    Ok(homeward_testkit::local::demo_policy_with_quotas(
+        dir,
+        &[(FLOODER, &quota)],
+    )?)
 }
 
 struct Signed {

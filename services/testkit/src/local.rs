@@ -78,6 +78,45 @@ pub fn demo_policy_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/policy/demo.toml")
 }
 
+/// The demo policy, written to `dir/policy.toml` with its keyring line
+/// dropped (a deployment's own keyring replaces it) and a `quota` table set
+/// on each member named: `quotas` pairs a member id with the table's TOML
+/// text, e.g. `("kz.mfa", "submissions_per_second = 1\nburst = 3")`.
+pub fn demo_policy_with_quotas(dir: &Path, quotas: &[(&str, &str)]) -> Result<PathBuf, Error> {
+    let path = demo_policy_path();
+    let demo = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let problem = |what: String| Error::Policy {
+        origin: path.display().to_string(),
+        problems: vec![what],
+    };
+    let mut policy: toml::Table = toml::from_str(&demo).map_err(|e| problem(e.to_string()))?;
+    policy.remove("keyrings");
+    let members = policy
+        .get_mut("member")
+        .and_then(toml::Value::as_array_mut)
+        .ok_or_else(|| problem("no members".into()))?;
+    for (member, quota) in quotas {
+        let entry = members
+            .iter_mut()
+            .find(|m| m.get("id").and_then(toml::Value::as_str) == Some(member))
+            .and_then(toml::Value::as_table_mut)
+            .ok_or_else(|| problem(format!("no member {member}")))?;
+        let quota: toml::Table =
+            toml::from_str(quota).map_err(|e| problem(format!("quota of {member}: {e}")))?;
+        entry.insert("quota".into(), toml::Value::Table(quota));
+    }
+    let out = dir.join("policy.toml");
+    let text = toml::to_string(&policy).map_err(|e| problem(e.to_string()))?;
+    std::fs::write(&out, text).map_err(|e| Error::Io {
+        path: out.clone(),
+        source: e,
+    })?;
+    Ok(out)
+}
+
 /// How to lay out a local deployment.
 #[derive(Debug, Clone, Default)]
 pub struct LocalOptions {

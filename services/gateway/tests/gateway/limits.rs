@@ -18,29 +18,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::support::*;
 
-/// The demo policy, keyring line dropped (the deployment's own replaces
-/// it), with `quota` tables set on the members named.
 fn policy_with_quotas(dir: &std::path::Path, quotas: &[(&str, &str)]) -> PathBuf {
-    let demo =
-        std::fs::read_to_string(homeward_testkit::local::demo_policy_path()).expect("demo policy");
-    let mut policy: toml::Table = toml::from_str(&demo).expect("demo policy is toml");
-    policy.remove("keyrings");
-    let members = policy
-        .get_mut("member")
-        .and_then(toml::Value::as_array_mut)
-        .expect("members");
-    for (member, quota) in quotas {
-        let entry = members
-            .iter_mut()
-            .find(|m| m.get("id").and_then(toml::Value::as_str) == Some(member))
-            .and_then(toml::Value::as_table_mut)
-            .expect("member in the demo policy");
-        let quota: toml::Table = toml::from_str(quota).expect("quota is toml");
-        entry.insert("quota".into(), toml::Value::Table(quota));
-    }
-    let path = dir.join("policy.toml");
-    std::fs::write(&path, toml::to_string(&policy).expect("toml")).expect("write policy");
-    path
+    homeward_testkit::local::demo_policy_with_quotas(dir, quotas).expect("policy written")
 }
 
 async fn local_with_policy(path: PathBuf) -> Local {

@@ -16,25 +16,11 @@ use crate::support::{CAMPS, WAIT, api, census, locate, start};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_census_over_the_burst_goes_out_at_the_quota_and_is_all_accepted() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let demo =
-        std::fs::read_to_string(homeward_testkit::local::demo_policy_path()).expect("demo policy");
-    let mut policy: toml::Table = toml::from_str(&demo).expect("toml");
-    policy.remove("keyrings");
-    let camps = policy
-        .get_mut("member")
-        .and_then(toml::Value::as_array_mut)
-        .and_then(|m| {
-            m.iter_mut()
-                .find(|m| m.get("id").and_then(toml::Value::as_str) == Some(CAMPS))
-        })
-        .and_then(toml::Value::as_table_mut)
-        .expect("aanes.camps");
-    camps.insert(
-        "quota".into(),
-        toml::Value::Table(toml::from_str("submissions_per_second = 5\nburst = 2").expect("quota")),
-    );
-    let path = dir.path().join("policy.toml");
-    std::fs::write(&path, toml::to_string(&policy).expect("toml")).expect("policy written");
+    let path = homeward_testkit::local::demo_policy_with_quotas(
+        dir.path(),
+        &[(CAMPS, "submissions_per_second = 5\nburst = 2")],
+    )
+    .expect("policy written");
     let deployment = Deployment::start_with(
         "gw-paced",
         LocalOptions {
