@@ -113,21 +113,29 @@ async fn every_scrape_parses_follows_the_conventions_and_moves_with_the_traffic(
         gateway.counters.clone(),
         stop.clone(),
     ));
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("scrapes")
-        .text()
-        .await
-        .expect("text");
-    let scrape = parse("gateway", &text);
-    assert!(
-        value(
+    // A decision is counted once its audit record is stored, which is
+    // after its deliveries are: kz.security can hold the case a moment
+    // before the gateway counts it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let (text, scrape) = loop {
+        let text = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .expect("scrapes")
+            .text()
+            .await
+            .expect("text");
+        let scrape = parse("gateway", &text);
+        let accepted = value(
             &scrape,
             "homeward_gateway_decisions_total",
-            &[("decision", "accepted"), ("type", "camp.resident.located")]
-        ) >= 1.0,
-        "{text}"
-    );
+            &[("decision", "accepted"), ("type", "camp.resident.located")],
+        );
+        if accepted >= 1.0 {
+            break (text, scrape);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(
         value(&scrape, "homeward_gateway_decision_seconds", &[]) >= 1.0,
         "{text}"
