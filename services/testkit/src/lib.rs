@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //! - [`natsd`]: finding, checking and starting the pinned `nats-server`.
+//! - [`cluster`]: which node of a cluster leads what, killing it, and
+//!   waiting until the cluster is whole again.
 //! - [`devkeys`]: development keys for every member of a policy.
 //! - [`local`]: a whole Homeward on one machine: the server under the
 //!   generated accounts, over TLS, provisioned, with gateways as tasks.
@@ -20,6 +22,7 @@
 //! - [`webdriver`]: headless Chromium through ChromeDriver, for the
 //!   console's test in a real browser.
 
+pub mod cluster;
 pub mod devkeys;
 pub mod invariants;
 pub mod local;

@@ -257,6 +257,8 @@ pub const SERVER_LOG: &str = "nats-server.log";
 pub struct NatsServer {
     child: Child,
     port: u16,
+    /// The monitoring port, served by a cluster's nodes only.
+    monitor: Option<u16>,
     store: PathBuf,
     _temp: Option<tempfile::TempDir>,
     options: ServerOptions,
@@ -290,10 +292,11 @@ impl NatsServer {
                 (Some(temp), path)
             }
         };
-        let (child, port) = spawn(&bin, &store, &options)?;
+        let (child, port, monitor) = spawn(&bin, &store, &options)?;
         Ok(Self {
             child,
             port,
+            monitor,
             store,
             _temp: temp,
             options,
@@ -313,6 +316,13 @@ impl NatsServer {
             "nats"
         };
         format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The monitoring endpoint (`http://127.0.0.1:<port>`), which a
+    /// cluster's nodes serve on loopback so that a test can ask which node
+    /// leads the cluster's metadata (`/jsz`); `None` on a lone server.
+    pub fn monitor_url(&self) -> Option<String> {
+        self.monitor.map(|p| format!("http://127.0.0.1:{p}"))
     }
 
     /// The TLS files the server serves with, if it does.
@@ -349,9 +359,10 @@ impl NatsServer {
         self.kill();
         let mut options = self.options.clone();
         options.port = Some(self.port);
-        let (child, port) = spawn(&self.bin, &self.store, &options)?;
+        let (child, port, monitor) = spawn(&self.bin, &self.store, &options)?;
         self.child = child;
         self.port = port;
+        self.monitor = monitor;
         Ok(())
     }
 }
@@ -362,7 +373,11 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u16), Error> {
+fn spawn(
+    bin: &Path,
+    store: &Path,
+    options: &ServerOptions,
+) -> Result<(Child, u16, Option<u16>), Error> {
     std::fs::create_dir_all(store).map_err(|e| Error::Io {
         path: store.to_owned(),
         source: e,
@@ -397,8 +412,15 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
         .as_ref()
         .map(ClusterNode::config)
         .unwrap_or_default();
+    // A cluster's nodes serve monitoring on loopback, on a port of their
+    // choosing, for the tests that ask which node leads what.
+    let http = if options.cluster.is_some() {
+        "\"127.0.0.1:-1\""
+    } else {
+        "0"
+    };
     let config = format!(
-        "listen: \"127.0.0.1:{port}\"\nhttp: 0\nmax_payload: 1MB\n{cluster}jetstream {{\n  store_dir: {store:?}\n{sync}{encryption}}}\n{tls}{}\n",
+        "listen: \"127.0.0.1:{port}\"\nhttp: {http}\nmax_payload: 1MB\n{cluster}jetstream {{\n  store_dir: {store:?}\n{sync}{encryption}}}\n{tls}{}\n",
         options.extra_config,
         store = store.display().to_string(),
     );
@@ -424,7 +446,7 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
         .stderr
         .take()
         .ok_or_else(|| Error::Server("no stderr from nats-server".into()))?;
-    let (tx, rx) = mpsc::channel::<Result<u16, String>>();
+    let (tx, rx) = mpsc::channel::<Result<(u16, Option<u16>), String>>();
     // Everything the server says is kept in its store folder, appended
     // across restarts, for a test that must find out what it did.
     let mut log_file = std::fs::OpenOptions::new()
@@ -434,6 +456,7 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
         .ok();
     std::thread::spawn(move || {
         let mut port = None;
+        let mut monitor = None;
         let mut log = Vec::new();
         let mut reported = false;
         for line in BufReader::new(stderr).lines() {
@@ -448,9 +471,18 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
                         .next()
                         .and_then(|p| p.trim().parse::<u16>().ok());
                 }
+                if let Some(rest) = line.split("Starting http monitor on ").nth(1) {
+                    monitor = rest
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.trim().parse::<u16>().ok());
+                }
                 if line.contains("Server is ready") {
                     reported = true;
-                    let _ = tx.send(port.ok_or_else(|| "no port in the server log".to_owned()));
+                    let _ = tx.send(
+                        port.map(|p| (p, monitor))
+                            .ok_or_else(|| "no port in the server log".to_owned()),
+                    );
                     continue;
                 }
                 log.push(line);
@@ -461,7 +493,7 @@ fn spawn(bin: &Path, store: &Path, options: &ServerOptions) -> Result<(Child, u1
         }
     });
     match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(Ok(port)) => Ok((child, port)),
+        Ok(Ok((port, monitor))) => Ok((child, port, monitor)),
         Ok(Err(log)) => {
             let _ = child.kill();
             Err(Error::Server(format!("did not start:\n{log}")))
