@@ -357,6 +357,8 @@ pub struct Ministry {
     retry: Retry,
     /// See [`Options::hold_unknown_case`].
     hold_unknown_case: Duration,
+    /// See [`Options::resend_after`].
+    resend_after: ResendAfter,
     /// Cases with a delivery being retried, each with the earliest such
     /// delivery's sequence: a later delivery of the case waits behind it.
     retrying: Mutex<BTreeMap<String, u64>>,
@@ -379,7 +381,76 @@ pub struct Options {
     /// service binary takes `[deliveries] hold_unknown_case_ms`, two
     /// minutes by default ([`crate::parked::DEFAULT_HOLD_UNKNOWN_CASE`]).
     pub hold_unknown_case: Duration,
+    /// How long after a refusal "for now" a message is sent again.
+    pub resend_after: ResendAfter,
 }
+
+/// The rejection codes that mean "not now" rather than "never", and how
+/// long after the refusal the message is sent again ([`Ministry::resend`]).
+/// Nothing of a rejected submission was delivered to anyone, so sending
+/// it again, under a new id, cannot make a recipient apply it twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResendAfter {
+    /// `over_quota`: this member submitted past its rate (its own pacing
+    /// keeps it under, but several gateways each meter it).
+    pub over_quota: Duration,
+    /// `recipient_backlog`: a recipient has left deliveries untaken past
+    /// the gateway's limit; the gateway looks again every 60 s by default.
+    pub recipient_backlog: Duration,
+}
+
+impl Default for ResendAfter {
+    fn default() -> Self {
+        Self {
+            over_quota: Duration::from_secs(1),
+            recipient_backlog: Duration::from_secs(60),
+        }
+    }
+}
+
+impl ResendAfter {
+    /// How long after its refusal a submission rejected with `codes` is
+    /// sent again: the longest pause of its codes, when every one of them
+    /// means "not now"; `None` when any refusal is final.
+    pub fn pause<'a>(&self, codes: impl IntoIterator<Item = &'a str>) -> Option<Duration> {
+        let mut pause = None;
+        for code in codes {
+            let code = code.trim();
+            let known = homeward_core::RejectionCode::ALL
+                .iter()
+                .find(|c| c.as_str() == code)?;
+            let this = match known {
+                homeward_core::RejectionCode::OverQuota => self.over_quota,
+                homeward_core::RejectionCode::RecipientBacklog => self.recipient_backlog,
+                _ => return None,
+            };
+            pause = Some(pause.map_or(this, |p: Duration| p.max(this)));
+        }
+        pause
+    }
+}
+
+/// What [`Ministry::resend`] did with a refused copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resent {
+    /// Stored in its case's outbox under this new id (now, or by an
+    /// earlier call for the same refusal).
+    Sent(String),
+    /// Not sent again, and why: it is not this member's own recent
+    /// message, or names no case this service holds.
+    Declined(String),
+}
+
+/// How old a refused message may be and still be sent again, beyond the
+/// pause its refusal calls for: a copy that only the gateway vouches for
+/// (a hostile gateway could plant an old accepted message of this
+/// member's as refused, to have it sent again under a new id) is resent
+/// only while it is this recent (docs/threat-model.md).
+pub const RESEND_WITHIN: Duration = Duration::from_secs(10 * 60);
+
+/// The index a resend's id derives with ([`IdKey::derive`]); the messages
+/// a delivery or an action causes use small indices.
+const RESEND_INDEX: usize = 1 << 20;
 
 /// What the delivery loop does with a delivery once handled.
 enum Taken {
@@ -604,6 +675,7 @@ impl Ministry {
             limits,
             retry,
             hold_unknown_case,
+            resend_after,
         } = options;
         let store = CaseStore::open(client.jetstream(), client.member()).await?;
         let events = EventLog::open(client.jetstream(), client.member()).await?;
@@ -633,6 +705,7 @@ impl Ministry {
             pacer: tokio::sync::Mutex::new(None),
             retry,
             hold_unknown_case,
+            resend_after,
             retrying: Mutex::default(),
             parking: tokio::sync::Mutex::new(parking),
         });
@@ -1804,6 +1877,117 @@ impl Ministry {
                         submissions.held_cases.insert(case_ref.to_owned());
                     }
                     return Ok(());
+                }
+                Write::Conflict => continue,
+            }
+        }
+        Err(MinistryError::Contention(case_ref.to_owned()))
+    }
+
+    /// When messages refused "for now" are sent again.
+    pub fn resend_after(&self) -> ResendAfter {
+        self.resend_after
+    }
+
+    /// Sends again `refused`, a message of this member's that the gateway
+    /// refused for now ([`ResendAfter`]): signed anew at the present time,
+    /// under an id derived from the refused one, written into its case's
+    /// outbox on the condition that nobody wrote the case in between, then
+    /// submitted like any outgoing message. A second call for the same
+    /// refusal (a crash before its copy was acked) finds the resend in the
+    /// outbox or sent, and changes nothing: each message is sent again at
+    /// most once, and a resend refused in turn is a message of its own.
+    ///
+    /// Only this member's own message is sent again: signed by its key,
+    /// about a case it holds, and no older than `pause` (what its refusal
+    /// called for) plus [`RESEND_WITHIN`]; anything else is
+    /// [`Resent::Declined`].
+    pub async fn resend(
+        &self,
+        refused: &Envelope,
+        pause: Duration,
+    ) -> Result<Resent, MinistryError> {
+        let mine = refused.sender() == self.member()
+            && refused.sigkey() == self.client.key().public().as_str()
+            && refused.verify_signature().is_ok();
+        if !mine {
+            return Ok(Resent::Declined(format!(
+                "{} is not signed by this member's key",
+                refused.id()
+            )));
+        }
+        let age = OffsetDateTime::now_utc() - refused.time();
+        if age > pause + RESEND_WITHIN {
+            return Ok(Resent::Declined(format!(
+                "{} is {} s old, older than a refusal for now can be",
+                refused.id(),
+                age.whole_seconds()
+            )));
+        }
+        let Some(case_ref) = refused.subject().filter(|s| is_case_ref(s)) else {
+            return Ok(Resent::Declined(format!("{} names no case", refused.id())));
+        };
+        let id = self.ids.derive(refused, RESEND_INDEX);
+        let mut b = EnvelopeBuilder::new(
+            refused.message_type(),
+            refused.dataschema(),
+            refused.data().clone(),
+        )
+        .time(OffsetDateTime::now_utc())
+        .subject(case_ref)
+        .id(id.clone());
+        if let Some(cause) = refused.causationid() {
+            b = b.causationid(cause);
+        }
+        if let Some(tp) = refused.traceparent() {
+            b = b.traceparent(tp);
+        }
+        let envelope = self
+            .client
+            .sign(b)
+            .map_err(|e| MinistryError::Invalid(e.to_string()))?;
+        let pending = Pending {
+            id: id.clone(),
+            message_type: refused.message_type().to_owned(),
+            envelope: envelope.to_value(),
+            held: false,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(stored) = self.store.get(case_ref).await? else {
+                return Ok(Resent::Declined(format!(
+                    "{} is about {case_ref}, which this service does not hold",
+                    refused.id()
+                )));
+            };
+            let known = stored.case.outbox.iter().any(|p| p.id == id)
+                || stored
+                    .case
+                    .events
+                    .iter()
+                    .any(|e| e.message_id.as_deref() == Some(id.as_str()));
+            let written = if known {
+                Write::Stored(stored.revision)
+            } else {
+                let mut next = stored.case.clone();
+                self.store_with_outbox(&mut next, vec![pending.clone()], stored.revision)
+                    .await?
+            };
+            match written {
+                Write::Stored(_) => {
+                    tracing::info!(
+                        member = %self.member(),
+                        case = %case_ref,
+                        refused = refused.id(),
+                        msg_id = %id,
+                        r#type = refused.message_type(),
+                        "a message the gateway refused for now is sent again"
+                    );
+                    // Stored with its case: what is not submitted now is
+                    // submitted again by `retry_unsent`.
+                    if let Err(e) = self.flush_outbox(case_ref).await {
+                        tracing::warn!(case = %case_ref, error = %e, "the resend waits in the outbox");
+                    }
+                    return Ok(Resent::Sent(id));
                 }
                 Write::Conflict => continue,
             }

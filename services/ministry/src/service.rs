@@ -167,6 +167,11 @@ pub async fn start_with(
         health.receipts.clone(),
         shutdown.clone(),
     ));
+    tasks.spawn(resend_loop(
+        client.clone(),
+        ministry.clone(),
+        shutdown.clone(),
+    ));
     let held = ministry.clone();
     let stop = shutdown.clone();
     tasks.spawn(async move {
@@ -310,6 +315,105 @@ async fn receipt_loop(
                     _ = shutdown.cancelled() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
+            }
+        }
+    }
+}
+
+/// Sends again what the gateway refused for now ([`Ministry::resend`]),
+/// until `shutdown`. It reads this member's own rejected copies
+/// (`rejected_<member>` on `HW_REJECTED`: the original bytes, with the
+/// codes): a copy refused for good is acked at once (the receipt loop has
+/// logged it); one refused for now ([`crate::runtime::ResendAfter`]) is
+/// given back to the server until the pause its codes call for has passed
+/// since the refusal, then sent again and acked once the resend is stored
+/// with its case. A copy that cannot be resent now (the server out of
+/// reach) comes again in 5 s.
+async fn resend_loop(
+    client: MemberClient,
+    ministry: Arc<Ministry>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use async_nats::jetstream::AckKind;
+    use futures::StreamExt;
+    use homeward_core::envelope::Envelope;
+    use homeward_core::subjects::headers;
+
+    let member = client.member().clone();
+    let consumer = match patiently(&member, "the rejection consumer", || client.rejections()).await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(%member, error = %e, "refusals for now will not be sent again");
+            return Ok(());
+        }
+    };
+    let after = ministry.resend_after();
+    let again = |pause: Duration| AckKind::Nak(Some(pause));
+    loop {
+        let mut copies = match consumer.messages().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(%member, error = %e, "reading refusals failed; trying again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                next = copies.next() => next,
+            };
+            // The pull ended (the connection went away): pull again.
+            let Some(next) = next else { break };
+            let copy = match next {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(%member, error = %e, "reading refusals");
+                    continue;
+                }
+            };
+            let codes = copy
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(headers::CODES))
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default();
+            let outcome = match after.pause(codes.split(',')) {
+                None => AckKind::Ack,
+                Some(pause) => {
+                    let waited = copy
+                        .info()
+                        .map(|i| time::OffsetDateTime::now_utc() - i.published)
+                        .unwrap_or(time::Duration::ZERO);
+                    let waited = Duration::try_from(waited).unwrap_or_default();
+                    if waited < pause {
+                        again(pause - waited)
+                    } else {
+                        match Envelope::parse(&copy.payload) {
+                            Err(e) => {
+                                tracing::warn!(%member, error = %e, "a refused copy that does not parse is not sent again");
+                                AckKind::Ack
+                            }
+                            Ok(refused) => match ministry.resend(&refused, pause).await {
+                                Ok(crate::runtime::Resent::Sent(_)) => AckKind::Ack,
+                                Ok(crate::runtime::Resent::Declined(why)) => {
+                                    tracing::error!(%member, codes, %why, "a copy refused for now is not sent again");
+                                    AckKind::Ack
+                                }
+                                Err(e) => {
+                                    tracing::warn!(%member, error = %e, "a message refused for now is not sent again yet");
+                                    again(Duration::from_secs(5))
+                                }
+                            },
+                        }
+                    }
+                }
+            };
+            if let Err(e) = copy.ack_with(outcome).await {
+                tracing::debug!(%member, error = %e, "answering a refused copy failed; it comes again");
             }
         }
     }

@@ -8,5 +8,6 @@
 mod held;
 mod paced;
 mod parked;
+mod resent;
 mod support;
 mod unsent;
