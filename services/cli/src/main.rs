@@ -8,6 +8,7 @@ mod audit;
 mod census;
 #[cfg(feature = "dev")]
 mod demo;
+mod deploy;
 #[cfg(feature = "dev")]
 mod keys;
 mod parked;
@@ -91,11 +92,25 @@ enum Command {
     /// ministry service, the Zhusan and Mehr replay, and the report.
     #[cfg(feature = "dev")]
     Demo(demo::DemoArgs),
+    /// Deployment files for every site, from the policy and a sites file.
+    Deploy {
+        #[command(subcommand)]
+        command: DeployCommand,
+    },
     /// TLS for NATS.
     Tls {
         #[command(subcommand)]
         command: TlsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeployCommand {
+    /// Writes, per site, each node's nats-server configuration with the
+    /// policy's accounts, the services' settings, hardened systemd units
+    /// and a compose file; checks the sites file whole first and writes
+    /// nothing if any of it is wrong.
+    Render(deploy::RenderArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +326,9 @@ fn main() -> ExitCode {
             } => census::import(args).await,
             #[cfg(feature = "dev")]
             Command::Demo(args) => demo::run(args).await,
+            Command::Deploy {
+                command: DeployCommand::Render(args),
+            } => deploy::render(args),
             Command::Tls {
                 command: TlsCommand::DevCa(args),
             } => tls::dev_ca(args),

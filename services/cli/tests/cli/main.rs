@@ -1,5 +1,6 @@
 //! The `homeward` binary as a user runs it.
 
+mod deploy;
 mod ministry;
 mod offline;
 mod online;
