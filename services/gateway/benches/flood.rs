@@ -257,8 +257,10 @@ async fn phase(
     let clock = Arc::new(Clock::default());
     let stop = CancellationToken::new();
     let observing = observe(local, clock.clone(), stop.clone());
-    let server = cpu::server_pid(local.server.store_dir());
-    let (cpu_before, wall) = (cpu::CpuTimes::now("gateway", server), Instant::now());
+    let server: Vec<u32> = cpu::server_pid(local.server.store_dir())
+        .into_iter()
+        .collect();
+    let (cpu_before, wall) = (cpu::CpuTimes::now("gateway", &server), Instant::now());
     let n = usize::try_from(options.seconds * u64::from(options.rate))?;
     let mut senders = Vec::new();
     for member in NORMAL {
@@ -321,7 +323,7 @@ async fn phase(
     };
     let (observed, refused) = tokio::join!(observing, waiting);
     observed?;
-    let used = cpu::CpuTimes::now("gateway", server).since(&cpu_before);
+    let used = cpu::CpuTimes::now("gateway", &server).since(&cpu_before);
     let wall = wall.elapsed().as_secs_f64().max(1e-9);
     let cores = (
         used.broker.as_secs_f64() / wall,

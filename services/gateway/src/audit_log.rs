@@ -35,6 +35,20 @@ use crate::GatewayError;
 /// batch is handled again later).
 const MAX_IDLE_ROUNDS: u32 = 100;
 
+/// How long to wait after losing the chain's head `round` times in a row:
+/// up to 2 ms per lost round (at most 50 ms), spread by the clock's
+/// nanoseconds so that two gateways do not come back together.
+fn contention_pause(round: u32) -> std::time::Duration {
+    let ceiling_us = u64::from(round.min(25)) * 2_000;
+    let spread = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0),
+    );
+    std::time::Duration::from_micros(500 + spread % ceiling_us.max(1))
+}
+
 /// A record waiting to be appended.
 #[derive(Debug, Clone)]
 pub struct PendingRecord {
@@ -196,11 +210,20 @@ impl AuditLog {
             let before = records.len();
             let mut done = done.into_iter();
             records.retain(|_| !done.next().unwrap_or(false));
-            if records.len() < before {
+            let lost = records.len() == before;
+            if !lost {
                 idle_rounds = 0;
             }
             if !in_order {
                 self.head = None;
+            }
+            if lost && !records.is_empty() {
+                // Another gateway is appending its batch: let it finish
+                // rather than race it again at once, which on a cluster
+                // (each append a replicated round trip) can keep both
+                // losing. A pause of up to a few milliseconds, longer the
+                // more rounds were lost, different for each gateway.
+                tokio::time::sleep(contention_pause(idle_rounds)).await;
             }
         }
         Ok(())

@@ -14,7 +14,9 @@ pub struct CpuTimes {
 }
 
 impl CpuTimes {
-    pub fn now(broker_threads: &str, server_pid: Option<u32>) -> Self {
+    /// `servers`: the pids of the nats-servers (a cluster's every node),
+    /// whose CPU times are summed.
+    pub fn now(broker_threads: &str, servers: &[u32]) -> Self {
         let mut broker = Duration::ZERO;
         if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
             for task in tasks.flatten() {
@@ -27,9 +29,10 @@ impl CpuTimes {
         Self {
             broker,
             process: stat_cpu(std::path::Path::new("/proc/self/stat")),
-            server: server_pid.map_or(Duration::ZERO, |pid| {
-                stat_cpu(&PathBuf::from(format!("/proc/{pid}/stat")))
-            }),
+            server: servers
+                .iter()
+                .map(|pid| stat_cpu(&PathBuf::from(format!("/proc/{pid}/stat"))))
+                .sum(),
         }
     }
 

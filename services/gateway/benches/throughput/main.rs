@@ -37,7 +37,15 @@
 //! `--window` (256), `--paced` (1000 per rate), `--rate` (500,2000: one
 //! paced phase per rate, per second, in turn; 0 skips them), `--rounds` (1; rounds alternate which path goes first),
 //! `--example` (a file name under
-//! `schemas/messages/camp.resident.located/examples/v1/valid/`).
+//! `schemas/messages/camp.resident.located/examples/v1/valid/`),
+//! `--gateways` (1; a list such as `1,2,3` measures one gateway path per
+//! count, the gateways sharing the work queue, each on a runtime of its
+//! own), `--nodes` (1, or 3 for a three-node cluster with every stream
+//! replicated three times).
+//!
+//! ```text
+//! cargo bench -p homeward-gateway --bench throughput -- --nodes 3 --gateways 1,2,3 --rate 0
+//! ```
 //!
 //! # Layout
 //! - this file: the run, each path's measurement on a fresh deployment, and
@@ -89,15 +97,26 @@ const RECIPIENTS: [&str; 2] = ["kz.mfa", "kz.security"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
-    Gateway,
+    /// That many gateways sharing the work queue.
+    Gateway(usize),
     Relay,
 }
 
 impl Path {
+    /// The threads' name, by which their CPU time is read.
     fn name(self) -> &'static str {
         match self {
-            Path::Gateway => "gateway",
+            Path::Gateway(_) => "gateway",
             Path::Relay => "relay",
+        }
+    }
+
+    /// As printed.
+    fn label(self) -> String {
+        match self {
+            Path::Gateway(1) => "gateway".to_owned(),
+            Path::Gateway(n) => format!("{n} gateways"),
+            Path::Relay => "relay".to_owned(),
         }
     }
 }
@@ -133,17 +152,17 @@ async fn run(options: Options) -> anyhow::Result<()> {
 
     let mut rounds = Vec::new();
     for round in 0..options.rounds {
-        let order = if round % 2 == 0 {
-            [Path::Gateway, Path::Relay]
-        } else {
-            [Path::Relay, Path::Gateway]
-        };
+        let mut order: Vec<Path> = options.gateways.iter().map(|n| Path::Gateway(*n)).collect();
+        order.push(Path::Relay);
+        if round % 2 == 1 {
+            order.reverse();
+        }
         println!("\nround {}", round + 1);
         let mut results = Vec::new();
         for path in order {
             let result = measure(path, &options, &template, batch_size)
                 .await
-                .with_context(|| format!("measuring the {}", path.name()))?;
+                .with_context(|| format!("measuring the {}", path.label()))?;
             report::path(&result);
             results.push(result);
         }
@@ -161,57 +180,76 @@ async fn measure(
     batch_size: usize,
 ) -> anyhow::Result<PathResult> {
     let load_before = load_average();
-    let local = Local::start(LocalOptions::default()).await?;
+    let local = Local::start(LocalOptions {
+        nodes: options.nodes,
+        ..Default::default()
+    })
+    .await?;
     let paced = options.paced * options.rates.len();
     let total = options.warmup + options.messages + paced;
     let submissions = sign(&local, template, total)?;
     let tracker = Arc::new(Tracker::new(&submissions));
 
-    // The path under test gets its own runtime, as if it were its own process.
-    let broker = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(path.name())
-        .enable_all()
-        .build()?;
+    // Each broker under test gets its own runtime, as if it were its own
+    // process.
+    let brokers = match path {
+        Path::Gateway(n) => n,
+        Path::Relay => 1,
+    };
     let stop = CancellationToken::new();
-    let (ready_tx, ready_rx) = oneshot::channel::<Option<Arc<GatewayStats>>>();
-    let task = match path {
-        Path::Gateway => {
-            let config = local.gateway_config("gw-bench")?;
-            let connection = local.connection_as(config.member.as_str())?;
-            ensure!(config.batch_size == batch_size, "batch sizes differ");
-            let (schemas, policy) = (local.schemas.clone(), local.policy.clone());
-            let stop = stop.clone();
-            broker.spawn(async move {
-                let nats =
-                    client::connect(&connection, Some(&config.member), &config.instance).await?;
-                let gateway = Gateway::start(nats, config, schemas, policy).await?;
-                let _ = ready_tx.send(Some(gateway.stats()));
-                gateway.run(stop).await?;
-                anyhow::Ok(())
-            })
+    let mut runtimes = Brokers(Vec::with_capacity(brokers));
+    let mut tasks = Vec::with_capacity(brokers);
+    let mut stats = None;
+    for i in 0..brokers {
+        let broker = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(path.name())
+            .enable_all()
+            .build()?;
+        let (ready_tx, ready_rx) = oneshot::channel::<Option<Arc<GatewayStats>>>();
+        let task = match path {
+            Path::Gateway(_) => {
+                let config = local.gateway_config(&format!("gw-bench-{}", i + 1))?;
+                let connection = local.connection_as(config.member.as_str())?;
+                ensure!(config.batch_size == batch_size, "batch sizes differ");
+                let (schemas, policy) = (local.schemas.clone(), local.policy.clone());
+                let stop = stop.clone();
+                broker.spawn(async move {
+                    let nats = client::connect(&connection, Some(&config.member), &config.instance)
+                        .await?;
+                    let gateway = Gateway::start(nats, config, schemas, policy).await?;
+                    let _ = ready_tx.send(Some(gateway.stats()));
+                    gateway.run(stop).await?;
+                    anyhow::Ok(())
+                })
+            }
+            Path::Relay => {
+                // The relay does the gateway's writes, so it runs as the gateway.
+                let gateway = local.gateway_config("relay-bench")?.member;
+                let connection = local.connection_as(gateway.as_str())?;
+                let stop = stop.clone();
+                broker.spawn(async move {
+                    let nats = client::connect(&connection, Some(&gateway), "relay-bench").await?;
+                    let js = client::homeward_jetstream(nats);
+                    let _ = ready_tx.send(None);
+                    relay::relay(js, batch_size, stop).await
+                })
+            }
+        };
+        runtimes.0.push(broker);
+        match ready_rx.await {
+            // Stage times are printed for one gateway alone: with several,
+            // one gateway's times over all submissions mean nothing.
+            Ok(s) if brokers == 1 => stats = s,
+            Ok(_) => {}
+            Err(_) => {
+                let outcome = task.await;
+                stop.cancel();
+                bail!("the {} did not start: {outcome:?}", path.label());
+            }
         }
-        Path::Relay => {
-            // The relay does the gateway's writes, so it runs as the gateway.
-            let gateway = local.gateway_config("relay-bench")?.member;
-            let connection = local.connection_as(gateway.as_str())?;
-            let stop = stop.clone();
-            broker.spawn(async move {
-                let nats = client::connect(&connection, Some(&gateway), "relay-bench").await?;
-                let js = client::homeward_jetstream(nats);
-                let _ = ready_tx.send(None);
-                relay::relay(js, batch_size, stop).await
-            })
-        }
-    };
-    let stats = match ready_rx.await {
-        Ok(stats) => stats,
-        Err(_) => {
-            let outcome = task.await;
-            broker.shutdown_background();
-            bail!("the {} did not start: {outcome:?}", path.name());
-        }
-    };
+        tasks.push(task);
+    }
 
     let mut consumers = Vec::new();
     for (i, member) in RECIPIENTS.iter().enumerate() {
@@ -244,8 +282,11 @@ async fn measure(
     tracker.wait_for(delivered, timeout(warmup.len())).await?;
 
     let before = stats.as_ref().map(|s| s.snapshot());
-    let server = server_pid(local.server.store_dir());
-    let cpu_before = CpuTimes::now(path.name(), server);
+    let server: Vec<u32> = std::iter::once(&local.server)
+        .chain(&local.peers)
+        .filter_map(|s| server_pid(s.store_dir()))
+        .collect();
+    let cpu_before = CpuTimes::now(path.name(), &server);
     let measured = warmup.end..warmup.end + options.messages;
     let submit_time = submit_windowed(
         &js,
@@ -258,7 +299,7 @@ async fn measure(
     .await?;
     delivered += measured.len() * RECIPIENTS.len();
     tracker.wait_for(delivered, timeout(measured.len())).await?;
-    let cpu = CpuTimes::now(path.name(), server).since(&cpu_before);
+    let cpu = CpuTimes::now(path.name(), &server).since(&cpu_before);
     let stages = stats
         .as_ref()
         .zip(before)
@@ -288,11 +329,16 @@ async fn measure(
     }
 
     stop.cancel();
-    let outcome = task.await;
-    broker.shutdown_background();
-    outcome
-        .map_err(|e| anyhow!("{} task: {e}", path.name()))?
-        .with_context(|| format!("the {} failed", path.name()))?;
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outcomes.push(task.await);
+    }
+    drop(runtimes);
+    for outcome in outcomes {
+        outcome
+            .map_err(|e| anyhow!("{} task: {e}", path.label()))?
+            .with_context(|| format!("the {} failed", path.label()))?;
+    }
     for consumer in consumers {
         consumer.await??;
     }
@@ -305,6 +351,18 @@ async fn measure(
         cpu,
         load_before,
     })
+}
+
+/// The runtimes of the brokers under test, shut down when dropped (a
+/// runtime cannot be dropped inside another, as on an early error).
+struct Brokers(Vec<tokio::runtime::Runtime>);
+
+impl Drop for Brokers {
+    fn drop(&mut self) {
+        for broker in self.0.drain(..) {
+            broker.shutdown_background();
+        }
+    }
 }
 
 fn load_example(name: &str) -> anyhow::Result<Value> {

@@ -16,6 +16,28 @@ pub struct Options {
     pub rates: Vec<u32>,
     pub rounds: usize,
     pub example: String,
+    /// How many gateways share the work queue, one path per count (each
+    /// gateway on a runtime of its own, as its own process).
+    pub gateways: Vec<usize>,
+    /// nats-servers: 1, or a cluster of 3 with every stream replicated on
+    /// all three.
+    pub nodes: usize,
+}
+
+/// `--gateways`: counts, comma-separated.
+fn counts(text: &str) -> anyhow::Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for one in text.split(',') {
+        let n: usize = one
+            .trim()
+            .parse()
+            .with_context(|| format!("--gateways {one:?} is not a count"))?;
+        ensure!((1..=8).contains(&n), "--gateways {n}: 1 to 8 gateways");
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
 }
 
 /// `--rate`: offered rates per second, comma-separated; `0` for none.
@@ -36,7 +58,7 @@ fn rates(text: &str) -> anyhow::Result<Vec<u32>> {
 
 impl Options {
     const USAGE: &str = "options: --messages N --warmup N --window N --paced N --rate PER_SECOND[,PER_SECOND…] \
-                         --rounds N --example FILE (or HW_BENCH_<NAME> variables)";
+                         --rounds N --example FILE --gateways N[,N…] --nodes 1|3 (or HW_BENCH_<NAME> variables)";
 
     pub fn parse() -> anyhow::Result<Self> {
         let mut given: HashMap<String, String> = std::env::vars()
@@ -69,6 +91,7 @@ impl Options {
             given.insert(name, value);
         }
         let rate_text = given.remove("rate");
+        let gateways_text = given.remove("gateways");
         let mut take = |name: &str, default: usize| -> anyhow::Result<usize> {
             given.remove(name).map_or(Ok(default), |v| {
                 v.replace('_', "")
@@ -83,9 +106,11 @@ impl Options {
             paced: take("paced", 1_000)?,
             rates: rates(rate_text.as_deref().unwrap_or("500,2000"))?,
             rounds: take("rounds", 1)?,
+            nodes: take("nodes", 1)?,
             example: given
                 .remove("example")
                 .unwrap_or_else(|| "orphan-siblings-annex.json".to_owned()),
+            gateways: counts(gateways_text.as_deref().unwrap_or("1"))?,
         };
         if let Some(name) = given.keys().next() {
             bail!("unknown option {name:?}; {}", Self::USAGE);
@@ -96,6 +121,10 @@ impl Options {
             "--window must be 1..=4000 (max_ack_inflight is 5000)"
         );
         ensure!(options.rounds > 0, "--rounds must be at least 1");
+        ensure!(
+            options.nodes == 1 || options.nodes == 3,
+            "--nodes must be 1 or 3"
+        );
         Ok(options)
     }
 }

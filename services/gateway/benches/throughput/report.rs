@@ -28,7 +28,7 @@ pub fn path(r: &PathResult) {
     let m = &r.measured;
     println!(
         "  {:<8} {:>8.0} msg/s  ({} in {:.2} s; submitted in {:.2} s)  submit→delivery p50 {} p99 {}  [load before: {}]",
-        r.path.name(),
+        r.path.label(),
         m.rate(),
         m.messages,
         m.elapsed.as_secs_f64(),
@@ -97,12 +97,17 @@ pub fn preamble(
 ) {
     println!("Homeward gateway throughput benchmark");
     println!(
-        "machine: {} cores, {}; nats-server v{}.{}.{} (file storage, 1 replica)",
+        "machine: {} cores, {}; nats-server v{}.{}.{} (file storage, {})",
         std::thread::available_parallelism().map_or(0, usize::from),
         cpu_model(),
         version.0,
         version.1,
-        version.2
+        version.2,
+        if options.nodes > 1 {
+            format!("a cluster of {} nodes, 3 replicas", options.nodes)
+        } else {
+            "1 replica".to_owned()
+        }
     );
     println!(
         "message: {MESSAGE_TYPE} ({}), {sample} bytes signed, from aanes.camps to {}",
@@ -128,9 +133,9 @@ pub fn preamble(
     );
 }
 
-/// The gateway against the relay in one round; returns the gateway's and
-/// the relay's throughput and their ratio.
-pub fn round(results: &[PathResult]) -> (f64, f64, f64) {
+/// The gateways against the relay in one round; returns, per gateway
+/// count, the gateways' and the relay's throughput and their ratio.
+pub fn round(results: &[PathResult]) -> Vec<(usize, f64, f64, f64)> {
     let of = |p: Path| results.iter().find(|r| r.path == p);
     let rate = |p: Path| of(p).map_or(0.0, |r| r.measured.rate());
     let cpu = |p: Path| {
@@ -138,23 +143,39 @@ pub fn round(results: &[PathResult]) -> (f64, f64, f64) {
             r.cpu.broker.as_secs_f64() * 1e6 / r.measured.messages as f64
         })
     };
-    let ratio = rate(Path::Gateway) / rate(Path::Relay);
-    println!(
-        "  ratio gateway/relay: {ratio:.2} (throughput); {:.1}× the relay's CPU per submission",
-        cpu(Path::Gateway) / cpu(Path::Relay).max(1e-9)
-    );
-    (rate(Path::Gateway), rate(Path::Relay), ratio)
+    let one = rate(Path::Gateway(1));
+    let mut out = Vec::new();
+    for r in results {
+        let Path::Gateway(n) = r.path else { continue };
+        let path = Path::Gateway(n);
+        let ratio = rate(path) / rate(Path::Relay);
+        let scaling = if n > 1 && one > 0.0 {
+            format!("; {:.2}× one gateway's throughput", rate(path) / one)
+        } else {
+            String::new()
+        };
+        println!(
+            "  ratio {}/relay: {ratio:.2} (throughput); {:.1}× the relay's CPU per submission{scaling}",
+            path.label(),
+            cpu(path) / cpu(Path::Relay).max(1e-9)
+        );
+        out.push((n, rate(path), rate(Path::Relay), ratio));
+    }
+    out
 }
 
 /// Every round's figures, when there was more than one.
-pub fn summary(rounds: &[(f64, f64, f64)]) {
+pub fn summary(rounds: &[Vec<(usize, f64, f64, f64)>]) {
     if rounds.len() > 1 {
         println!("\nsummary");
-        for (i, (g, r, ratio)) in rounds.iter().enumerate() {
-            println!(
-                "  round {}: gateway {g:>8.0} msg/s, relay {r:>8.0} msg/s, ratio {ratio:.2}",
-                i + 1
-            );
+        for (i, round) in rounds.iter().enumerate() {
+            for (n, g, r, ratio) in round {
+                println!(
+                    "  round {}: {} {g:>8.0} msg/s, relay {r:>8.0} msg/s, ratio {ratio:.2}",
+                    i + 1,
+                    Path::Gateway(*n).label()
+                );
+            }
         }
     }
 }
