@@ -95,6 +95,8 @@ pub struct Outcome {
     pub submissions: u64,
     /// The report, rendered.
     pub report: String,
+    /// Each process's largest resident set over all its runs, in KiB.
+    pub peak_rss_kib: BTreeMap<String, u64>,
 }
 
 impl Outcome {
@@ -114,14 +116,20 @@ impl Outcome {
             .iter()
             .map(|(p, n)| format!("{p} {n}"))
             .collect();
+        let rss: Vec<String> = self
+            .peak_rss_kib
+            .iter()
+            .map(|(p, kib)| format!("{p} {:.1}", *kib as f64 / 1024.0))
+            .collect();
         format!(
-            "seed {}: {} kills ({}) in a {:.1} s replay; {} deliveries each held once, {} submissions each recorded once, chain verified, report equal to the public figures",
+            "seed {}: {} kills ({}) in a {:.1} s replay; {} deliveries each held once, {} submissions each recorded once, chain verified, report equal to the public figures; peak RSS in MiB: {}",
             self.seed,
             self.kills.len(),
             by.join(", "),
             self.replay.as_secs_f64(),
             self.deliveries,
-            self.submissions
+            self.submissions,
+            rss.join(", ")
         )
     }
 }
@@ -364,7 +372,13 @@ async fn run_on(site: &mut Site, options: &Options) -> anyhow::Result<Outcome> {
             anyhow::bail!("{} ended by itself ({status}) at the end", p.name);
         }
         p.ready(&site.http, READY_WITHIN).await?;
+        p.sample_rss();
     }
+    let peak_rss_kib = site
+        .processes
+        .iter()
+        .map(|p| (p.name.clone(), p.peak_rss_kib))
+        .collect();
 
     let mut reports = Vec::new();
     for m in &site.foreign_ministries {
@@ -395,6 +409,7 @@ async fn run_on(site: &mut Site, options: &Options) -> anyhow::Result<Outcome> {
         deliveries,
         submissions,
         report: report.render(),
+        peak_rss_kib,
     })
 }
 

@@ -76,6 +76,9 @@ pub struct Process {
     child: Option<Child>,
     /// How often it was started.
     pub starts: usize,
+    /// The largest resident set any of its runs reached (`VmHWM`), in KiB,
+    /// as last sampled: before each kill and at the end of a run.
+    pub peak_rss_kib: u64,
 }
 
 impl Process {
@@ -94,6 +97,7 @@ impl Process {
             health,
             child: None,
             starts: 0,
+            peak_rss_kib: 0,
         }
     }
 
@@ -127,8 +131,24 @@ impl Process {
         Ok(())
     }
 
+    /// Reads the running process's peak resident set so far into
+    /// [`Process::peak_rss_kib`].
+    pub fn sample_rss(&mut self) {
+        let Some(pid) = self.child.as_ref().and_then(Child::id) else {
+            return;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let hwm = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        self.peak_rss_kib = self.peak_rss_kib.max(hwm);
+    }
+
     /// SIGKILL, and waits until it is gone.
     pub async fn kill(&mut self) {
+        self.sample_rss();
         if let Some(mut child) = self.child.take() {
             let _ = child.start_kill();
             let _ = child.wait().await;
