@@ -131,10 +131,15 @@ impl Process {
         Ok(())
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Reads the running process's peak resident set so far into
     /// [`Process::peak_rss_kib`].
     pub fn sample_rss(&mut self) {
-        let Some(pid) = self.child.as_ref().and_then(Child::id) else {
+        let Some(pid) = self.pid() else {
             return;
         };
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
