@@ -173,11 +173,22 @@ struct Computed {
     persons: Result<Vec<PersonCandidates>, String>,
 }
 
+/// A located unit as the compact JSON bytes it is held in.
+fn compact(data: &Value) -> Box<[u8]> {
+    // Serialising a `Value` cannot fail.
+    serde_json::to_vec(data)
+        .unwrap_or_default()
+        .into_boxed_slice()
+}
+
 /// What the service holds of its cases, in memory only.
 #[derive(Default)]
 struct Held {
-    /// The `data` of each case's latest `camp.resident.located`.
-    located: HashMap<String, Value>,
+    /// The `data` of each case's latest `camp.resident.located`, as its
+    /// compact JSON bytes: a `Value` of a family takes about 10 KiB in
+    /// memory, its bytes a fifth of that (BENCHMARKS.md, "Memory under
+    /// load"). Parsed again when its candidates are computed.
+    located: HashMap<String, Box<[u8]>>,
     candidates: HashMap<String, Computed>,
 }
 
@@ -228,7 +239,9 @@ impl SecurityService {
             units = loaded.units.len(),
             "located units taken back from the sealed store"
         );
-        self.held().located.extend(loaded.units);
+        self.held()
+            .located
+            .extend(loaded.units.into_iter().map(|(k, v)| (k, compact(&v))));
         self.sealed = Some(store);
         Ok(self)
     }
@@ -273,7 +286,7 @@ impl SecurityService {
             tracing::warn!(case = %case_ref, error = %e, "the located unit could not be sealed to disk");
         }
         let mut held = self.held();
-        held.located.insert(case_ref.to_owned(), data.clone());
+        held.located.insert(case_ref.to_owned(), compact(data));
         if held.candidates.contains_key(case_ref) {
             self.compute(ctx, case_ref, &mut held);
         }
@@ -285,10 +298,15 @@ impl SecurityService {
         let (Some(registry), Some(located)) = (&self.registry, held.located.get(case_ref)) else {
             return;
         };
-        let persons = registry
-            .matcher
-            .candidates(located)
-            .map_err(|e| e.to_string());
+        // Bytes this service wrote from a `Value`: they parse back.
+        let persons = serde_json::from_slice::<Value>(located)
+            .map_err(|e| e.to_string())
+            .and_then(|located| {
+                registry
+                    .matcher
+                    .candidates(&located)
+                    .map_err(|e| e.to_string())
+            });
         // References and counts only: the candidates are registry data.
         match &persons {
             Ok(p) => tracing::info!(case = %case_ref, persons = p.len(), "candidates ranked"),
