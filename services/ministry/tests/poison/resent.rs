@@ -88,6 +88,27 @@ async fn take_all(local: &Local, member: &str) {
     assert!(taken > 0, "{member} had deliveries waiting");
 }
 
+/// The camp administration's service, sending again what was refused for
+/// now `pause` after the refusal, whatever its code.
+async fn camps_resending_after(local: &Local, pause: Duration) -> ServiceUnderTest {
+    let options = Options {
+        retry: retry(),
+        resend_after: ResendAfter {
+            over_quota: pause,
+            recipient_backlog: pause,
+        },
+        ..Options::default()
+    };
+    ServiceUnderTest::start_with(
+        local,
+        CAMPS,
+        Arc::new(homeward_camp_registry::CampRegistry),
+        service::token(),
+        options,
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_location_refused_for_a_recipients_backlog_is_sent_again_once_it_has_caught_up() {
     let local = Local::start(LocalOptions::default())
@@ -97,22 +118,7 @@ async fn a_location_refused_for_a_recipients_backlog_is_sent_again_once_it_has_c
     config.backlog_refuse_after = Duration::from_secs(1);
     config.backlog_check_every = Duration::from_millis(200);
     let gateway = local.spawn_gateway(config).await.expect("gateway");
-    let options = Options {
-        retry: retry(),
-        resend_after: ResendAfter {
-            over_quota: Duration::from_millis(200),
-            recipient_backlog: Duration::from_millis(500),
-        },
-        ..Options::default()
-    };
-    let camps = ServiceUnderTest::start_with(
-        &local,
-        CAMPS,
-        Arc::new(homeward_camp_registry::CampRegistry),
-        service::token(),
-        options,
-    )
-    .await;
+    let camps = camps_resending_after(&local, Duration::from_millis(500)).await;
     let api = api(&[&camps]);
     let admin = jetstream::new(local.client("resent").await.expect("admin"));
     let mfa = MemberId::parse(MFA).expect("id");
@@ -253,22 +259,7 @@ async fn copies_planted_as_refused_are_sent_again_only_when_the_service_signed_t
         .spawn_gateway(local.gateway_config("gw-planted").expect("config"))
         .await
         .expect("gateway");
-    let options = Options {
-        retry: retry(),
-        resend_after: ResendAfter {
-            over_quota: Duration::ZERO,
-            recipient_backlog: Duration::ZERO,
-        },
-        ..Options::default()
-    };
-    let camps = ServiceUnderTest::start_with(
-        &local,
-        CAMPS,
-        Arc::new(homeward_camp_registry::CampRegistry),
-        service::token(),
-        options,
-    )
-    .await;
+    let camps = camps_resending_after(&local, Duration::ZERO).await;
     let api = api(&[&camps]);
     const CASE: &str = "HOL-P5-000811";
     let (csv, _) = census(&[CASE]);
